@@ -1,0 +1,53 @@
+/* The Llama decoder's ops, llm.c style: one function per op, outputs first, then inputs, then
+ * weights, then sizes; shapes in the comments; row-major fp32 throughout. N = number of tokens
+ * (B*T), C = input channels, OC = output channels. Linear weights are nn.Linear [OC, C].
+ * The fast paths (BLAS) have a naive *_ref twin that the tests compare against. */
+#ifndef DEPTHFUSE_OPS_H
+#define DEPTHFUSE_OPS_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* out[N,C] = table[ids[n], :] */
+void embedding_forward(float *out, const int32_t *ids, const float *table, int N, int C);
+
+/* out[N,C] = x / sqrt(mean(x^2) + eps) * w;  rstd[N] (may be NULL) keeps 1/sqrt(...) for backward */
+void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps);
+
+/* out[N,OC] = x[N,C] w[OC,C]^T + bias[OC] (bias may be NULL); OpenBLAS sgemm */
+void matmul_forward(float *out, const float *x, const float *w, const float *bias, int N, int C, int OC);
+void matmul_forward_ref(float *out, const float *x, const float *w, const float *bias, int N, int C, int OC);
+
+/* Rotary embedding tables for positions 0..T-1: cos/sin [T, hd/2] (HF rotate-half convention). */
+typedef struct {
+    int T, half;
+    float *cos, *sin;
+} Rope;
+/* inv_freq[hd/2] -> tables; rope_free releases them */
+void rope_init(Rope *r, const float *inv_freq, int half, int T);
+void rope_free(Rope *r);
+/* x viewed as [B,T,*] with row stride ld floats; rotates nheads heads of size 2*half starting at
+ * column 0 of each row, in place: x[i] <- x[i] c - x[i+half] s, x[i+half] <- x[i+half] c + x[i] s */
+void rope_forward(float *x, const Rope *r, int B, int T, int nheads, int ld);
+
+/* Causal grouped-query attention, one sequence at a time, never more than a chunk of score rows:
+ *   q: [B,T,*] heads of hd at column h*hd, row stride ldq;  k, v: [B,T,*] kv heads, stride ldkv
+ *   out: [B,T,nh*hd];  lse[B,nh,T] (may be NULL) keeps log-sum-exp of each score row for backward
+ * Query head h reads kv head h / (nh/nkv). scale = 1/sqrt(hd). */
+void attention_forward(float *out, float *lse, const float *q, int ldq, const float *k, const float *v,
+                       int ldkv, int B, int T, int nh, int nkv, int hd);
+void attention_forward_ref(float *out, const float *q, int ldq, const float *k, const float *v, int ldkv,
+                           int B, int T, int nh, int nkv, int hd);
+
+/* out[N,Hi] = silu(gu[n, 0:Hi]) * gu[n, Hi:2Hi] (gate and up side by side in one row; Hi = intermediate) */
+void swiglu_forward(float *out, const float *gu, int N, int Hi);
+
+/* x[n] += y[n] */
+void residual_forward(float *x, const float *y, size_t n);
+
+/* Negative log-likelihood of targets under logits[N,V] (rows with target < 0 are skipped):
+ * returns the sum over rows (double) and nll[N] per row when nll is not NULL. */
+double cross_entropy_forward(float *nll, const float *logits, const int32_t *targets, int N, int V);
+/* log-softmax of one row into out[V] (double accumulation) */
+void log_softmax_row(float *out, const float *logits, int V);
+
+#endif

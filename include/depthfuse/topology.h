@@ -1,0 +1,42 @@
+/* The job's layout: world = P pipeline stages x D data-parallel groups, rank = group * P + stage
+ * (a pipeline's stages are neighbouring ranks, so they share a node when they can). Blocks are split
+ * into P contiguous stages balanced by parameter count; the embedding is on stage 0, the final norm
+ * and lm_head on stage P-1. Rank 0 coordinates and alone prints. */
+#ifndef DEPTHFUSE_TOPOLOGY_H
+#define DEPTHFUSE_TOPOLOGY_H
+#include <mpi.h>
+
+#include "depthfuse/model.h"
+
+typedef struct {
+    int rank, size;      /* in MPI_COMM_WORLD */
+    int P, D;            /* stages, data-parallel groups */
+    int stage, group;
+    MPI_Comm pipe;       /* the P ranks of this rank's group; rank in it = stage */
+    MPI_Comm stage_comm; /* the D ranks holding this rank's stage; rank in it = group */
+    int *stage_first;    /* [P+1]: stage s holds blocks [stage_first[s], stage_first[s+1]) */
+    int n_blocks;
+} Topology;
+
+/* Checks run once after MPI_Init: refuse a world of 1 under SLURM_NTASKS > 1 (a misconfigured
+ * srun), and set BLAS/OpenMP threads per rank (OPENBLAS_NUM_THREADS wins; else the node's cores
+ * divided by the ranks on the node). Collective over MPI_COMM_WORLD. */
+int df_startup_checks(void);
+int df_threads_per_rank(void);
+
+/* Agree on an outcome: returns 0 if rc >= 0 on every rank of comm, else -1 on every rank with
+ * df_errmsg() set everywhere to the message of the lowest failing rank. */
+int df_agree(MPI_Comm comm, int rc);
+
+/* P stages over the blocks of config c (P must divide the world size and not exceed the blocks) */
+int topology_init(Topology *t, int P, const ModelConfig *c);
+void topology_free(Topology *t);
+/* the parts of the model this rank holds */
+ModelPart topology_part(const Topology *t);
+/* the stage holding block b */
+int topology_stage_of(const Topology *t, int b);
+/* Contiguous split of n items with weights w into P parts minimising the heaviest part, with
+ * extra[0] added to the first part and extra[1] to the last (embedding, head). first[P+1]. */
+void partition_balanced(int *first, const double *w, int n, int P, const double extra[2]);
+
+#endif

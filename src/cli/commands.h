@@ -1,0 +1,17 @@
+/* One entry point per subcommand (src/cli/cmd_*.c). Each returns 0 on success and non-zero on
+ * failure on every rank (the failure already agreed across ranks, its message in df_errmsg()). */
+#ifndef DEPTHFUSE_CLI_COMMANDS_H
+#define DEPTHFUSE_CLI_COMMANDS_H
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} Command;
+
+int cmd_eval(int argc, char **argv);
+
+#define DF_COMMANDS                                                                              \
+    {"eval", cmd_eval, "perplexity (and, later, zero-shot tasks) of a model"},
+
+#endif

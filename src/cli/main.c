@@ -1,0 +1,50 @@
+/* depthfuse: make Llama-family models shallower while keeping what they know.
+ * Launched as an MPI job (mpirun -np N depthfuse CMD ...); rank 0 coordinates and prints. */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "depthfuse/error.h"
+#include "depthfuse/log.h"
+#include "depthfuse/topology.h"
+
+static const Command COMMANDS[] = {DF_COMMANDS};
+static const int NCOMMANDS = (int)(sizeof COMMANDS / sizeof COMMANDS[0]);
+
+static void usage(void) {
+    df_print0("usage: [mpirun -np N] depthfuse COMMAND [options]   (depthfuse COMMAND --help)\n\n"
+              "depthfuse %s: depth compression of Llama-family models on MPI + OpenBLAS\n\ncommands:\n",
+              DF_VERSION);
+    for (int i = 0; i < NCOMMANDS; i++) df_print0("  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+}
+
+int main(int argc, char **argv) {
+    int provided;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    if (df_rank() == 0) setvbuf(stdout, NULL, _IOLBF, 0);
+    int rc = 0;
+    if (df_startup_checks() < 0) {
+        rc = 1;
+    } else if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage();
+        rc = argc < 2 ? 1 : 0;
+    } else if (!strcmp(argv[1], "--version")) {
+        df_print0("depthfuse %s\n", DF_VERSION);
+    } else {
+        const Command *c = NULL;
+        for (int i = 0; i < NCOMMANDS; i++)
+            if (!strcmp(argv[1], COMMANDS[i].name)) c = &COMMANDS[i];
+        if (!c) {
+            usage();
+            df_fail("unknown command '%s'", argv[1]);
+            rc = 1;
+        } else {
+            rc = c->run(argc - 1, argv + 1) != 0;
+        }
+    }
+    if (rc && df_rank() == 0) fprintf(stderr, "depthfuse: error: %s\n", df_errmsg());
+    MPI_Finalize();
+    return rc;
+}

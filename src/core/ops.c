@@ -1,0 +1,171 @@
+/* Fast paths of the decoder ops (see include/depthfuse/ops.h); naive twins in ops_ref.c. */
+#include "depthfuse/ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "depthfuse/error.h"
+
+void embedding_forward(float *out, const int32_t *ids, const float *table, int N, int C) {
+    for (int n = 0; n < N; n++) memcpy(out + (size_t)n * C, table + (size_t)ids[n] * C, (size_t)C * sizeof(float));
+}
+
+void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * C;
+        float *o = out + (size_t)n * C;
+        float ss = 0.0f;
+        for (int i = 0; i < C; i++) ss += xr[i] * xr[i];
+        float r = 1.0f / sqrtf(ss / (float)C + eps);
+        for (int i = 0; i < C; i++) o[i] = (xr[i] * r) * w[i];
+        if (rstd) rstd[n] = r;
+    }
+}
+
+void matmul_forward(float *out, const float *x, const float *w, const float *bias, int N, int C, int OC) {
+    if (bias) {
+        for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, (size_t)OC * sizeof(float));
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, x, C, w, C, bias ? 1.0f : 0.0f, out, OC);
+}
+
+void rope_init(Rope *r, const float *inv_freq, int half, int T) {
+    r->T = T;
+    r->half = half;
+    r->cos = df_alloc_floats((size_t)T * half);
+    r->sin = df_alloc_floats((size_t)T * half);
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < half; i++) {
+            float a = (float)t * inv_freq[i]; /* fp32 angle, as transformers computes it */
+            r->cos[(size_t)t * half + i] = (float)cos((double)a);
+            r->sin[(size_t)t * half + i] = (float)sin((double)a);
+        }
+}
+
+void rope_free(Rope *r) {
+    free(r->cos);
+    free(r->sin);
+    r->cos = r->sin = NULL;
+}
+
+void rope_forward(float *x, const Rope *r, int B, int T, int nheads, int ld) {
+    const int half = r->half;
+#pragma omp parallel for schedule(static)
+    for (int bt = 0; bt < B * T; bt++) {
+        const int t = bt % T;
+        const float *c = r->cos + (size_t)t * half, *s = r->sin + (size_t)t * half;
+        for (int h = 0; h < nheads; h++) {
+            float *v = x + (size_t)bt * ld + (size_t)h * 2 * half;
+            for (int i = 0; i < half; i++) {
+                float x0 = v[i], x1 = v[i + half];
+                v[i] = x0 * c[i] - x1 * s[i];
+                v[i + half] = x1 * c[i] + x0 * s[i];
+            }
+        }
+    }
+}
+
+/* Query rows are processed ATT_CHUNK at a time per kv head, with the nh/nkv query heads that share
+ * it stacked into one GEMM; each chunk needs only the keys up to its last row (causal). */
+enum { ATT_CHUNK = 256 };
+
+void attention_forward(float *out, float *lse, const float *q, int ldq, const float *k, const float *v,
+                       int ldkv, int B, int T, int nh, int nkv, int hd) {
+    const int g = nh / nkv;
+    const int chunk = T < ATT_CHUNK ? T : ATT_CHUNK;
+    const float scale = 1.0f / sqrtf((float)hd);
+    float *qb = df_alloc_floats((size_t)g * chunk * hd);
+    float *sb = df_alloc_floats((size_t)g * chunk * T);
+    float *ob = df_alloc_floats((size_t)g * chunk * hd);
+    for (int b = 0; b < B; b++) {
+        const float *kb = k + (size_t)b * T * ldkv, *vb = v + (size_t)b * T * ldkv;
+        for (int kh = 0; kh < nkv; kh++) {
+            for (int r0 = 0; r0 < T; r0 += chunk) {
+                const int m = (T - r0 < chunk) ? T - r0 : chunk, ncol = r0 + m;
+                for (int j = 0; j < g; j++)
+                    for (int t = 0; t < m; t++)
+                        memcpy(qb + ((size_t)j * m + t) * hd, q + ((size_t)b * T + r0 + t) * ldq + (size_t)(kh * g + j) * hd,
+                               (size_t)hd * sizeof(float));
+                /* S[g*m, ncol] = scale * Qc Kc^T */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g * m, ncol, hd, scale, qb, hd,
+                            kb + (size_t)kh * hd, ldkv, 0.0f, sb, ncol);
+#pragma omp parallel for schedule(static)
+                for (int row = 0; row < g * m; row++) {
+                    const int t = r0 + row % m; /* query position: keys 0..t are visible */
+                    float *s = sb + (size_t)row * ncol;
+                    float mx = s[0];
+                    for (int c = 1; c <= t; c++) mx = s[c] > mx ? s[c] : mx;
+                    float sum = 0.0f;
+                    for (int c = 0; c <= t; c++) {
+                        s[c] = expf(s[c] - mx);
+                        sum += s[c];
+                    }
+                    const float inv = 1.0f / sum;
+                    for (int c = 0; c <= t; c++) s[c] *= inv;
+                    for (int c = t + 1; c < ncol; c++) s[c] = 0.0f;
+                    if (lse) lse[((size_t)b * nh + kh * g + row / m) * T + t] = mx + logf(sum);
+                }
+                /* O[g*m, hd] = P Vc */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g * m, hd, ncol, 1.0f, sb, ncol,
+                            vb + (size_t)kh * hd, ldkv, 0.0f, ob, hd);
+                for (int j = 0; j < g; j++)
+                    for (int t = 0; t < m; t++)
+                        memcpy(out + ((size_t)b * T + r0 + t) * nh * hd + (size_t)(kh * g + j) * hd,
+                               ob + ((size_t)j * m + t) * hd, (size_t)hd * sizeof(float));
+            }
+        }
+    }
+    free(qb);
+    free(sb);
+    free(ob);
+}
+
+void swiglu_forward(float *out, const float *gu, int N, int Hi) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *g = gu + (size_t)n * 2 * Hi, *u = g + Hi;
+        float *o = out + (size_t)n * Hi;
+        for (int i = 0; i < Hi; i++) o[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+    }
+}
+
+void residual_forward(float *x, const float *y, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+static double row_logsumexp(const float *z, int V) {
+    float mx = z[0];
+    for (int i = 1; i < V; i++) mx = z[i] > mx ? z[i] : mx;
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int i = 0; i < V; i++) sum += expf(z[i] - mx);
+    return (double)mx + log((double)sum);
+}
+
+double cross_entropy_forward(float *nll, const float *logits, const int32_t *targets, int N, int V) {
+    double total = 0.0;
+    /* per-row values first, then a fixed-order sum: the result does not depend on thread count */
+    double *rows = df_malloc((size_t)N * sizeof(double));
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        rows[n] = 0.0;
+        if (targets[n] < 0) continue;
+        const float *z = logits + (size_t)n * V;
+        rows[n] = row_logsumexp(z, V) - (double)z[targets[n]];
+    }
+    for (int n = 0; n < N; n++) {
+        total += rows[n];
+        if (nll) nll[n] = (float)rows[n];
+    }
+    free(rows);
+    return total;
+}
+
+void log_softmax_row(float *out, const float *logits, int V) {
+    double lse = row_logsumexp(logits, V);
+    for (int i = 0; i < V; i++) out[i] = (float)((double)logits[i] - lse);
+}

@@ -1,0 +1,114 @@
+/* Loading a model: llama.cpp's discipline. Every expected tensor must be present with the expected
+ * shape and a float dtype, and every tensor in the files must be consumed. A rank reads only the
+ * tensors of its part, but checks the headers of all. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "depthfuse/error.h"
+#include "depthfuse/fileio.h"
+#include "depthfuse/model.h"
+#include "depthfuse/safetensors.h"
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+int model_load_config(ModelConfig *c, const char *path) {
+    if (!df_is_dir(path)) return df_fail("%s: not a model folder or .h5 file", path);
+    char *cp = df_path_join(path, "config.json");
+    int rc = config_load(c, cp);
+    free(cp);
+    return rc;
+}
+
+/* find a tensor, check its shape and dtype, mark it used; read it into dst when dst != NULL */
+static int take(StSet *s, const char *name, int ndim, const int64_t *shape, float *dst, DfDtype *dtype) {
+    StTensor *t = st_find_mut(s, name);
+    if (!t) return df_fail("%s: missing tensor \"%s\"", s->source, name);
+    const char *file = s->paths[t->file];
+    int ok = t->ndim == ndim;
+    for (int d = 0; ok && d < ndim; d++) ok = t->shape[d] == shape[d];
+    if (!ok) {
+        char want[64], got[64];
+        int k = 0;
+        for (int d = 0; d < ndim; d++) k += snprintf(want + k, sizeof want - (size_t)k, "%s%lld", d ? ", " : "", (long long)shape[d]);
+        k = 0;
+        got[0] = 0;
+        for (int d = 0; d < t->ndim && k < 48; d++) k += snprintf(got + k, sizeof got - (size_t)k, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
+        return df_fail("%s: tensor \"%s\" has shape [%s], expected [%s]", file, name, got, want);
+    }
+    if (!t->is_float)
+        return df_fail("%s: tensor \"%s\" has dtype %s (expected F32, F16 or BF16)", file, name, t->dtype_name);
+    t->used = 1;
+    if (dtype) *dtype = t->dtype;
+    return dst ? st_read_f32(s, t, dst) : 0;
+}
+
+static int load_safetensors(Model *m, const char *dir, const ModelPart *p) {
+    StSet s;
+    DF_TRY(st_open_model(&s, dir));
+    const ModelConfig *c = &m->cfg;
+    const int64_t VH[2] = {c->vocab, c->hidden}, H[1] = {c->hidden};
+    const size_t nVH = (size_t)c->vocab * c->hidden;
+    char name[160];
+    int rc = 0;
+    int need_head_from_embed = c->tie_embeddings && p->head && !p->embed;
+    if (p->embed || need_head_from_embed) {
+        float *dst = df_alloc_floats(nVH);
+        rc = take(&s, "model.embed_tokens.weight", 2, VH, dst, &m->embed_dtype);
+        if (p->embed) m->embed = dst;
+        else m->lm_head = dst, m->owns_head_memory = 1;
+    } else {
+        rc = take(&s, "model.embed_tokens.weight", 2, VH, NULL, &m->embed_dtype);
+    }
+    for (int l = 0; l < c->n_layers && rc == 0; l++) {
+        int mine = l >= p->block_begin && l < p->block_end;
+        Block *b = mine ? block_new(c) : NULL;
+        if (mine) m->blocks[l] = b;
+        for (int w = 0; w < BW_COUNT && rc == 0; w++) {
+            int64_t shape[2];
+            int nd = block_weight_shape(c, w, shape);
+            if (!nd) continue;
+            block_tensor_name(name, sizeof name, l, w);
+            DfDtype dt = DF_BF16;
+            rc = take(&s, name, nd, shape, mine ? b->w[w] : NULL, &dt);
+            if (mine) b->dtype[w] = dt;
+        }
+    }
+    if (rc == 0) {
+        m->final_norm = p->head ? df_alloc_floats((size_t)c->hidden) : NULL;
+        rc = take(&s, "model.norm.weight", 1, H, m->final_norm, &m->norm_dtype);
+    }
+    if (rc == 0 && !c->tie_embeddings) {
+        m->lm_head = p->head ? df_alloc_floats(nVH) : NULL;
+        m->owns_head_memory = p->head;
+        rc = take(&s, "lm_head.weight", 2, VH, m->lm_head, &m->head_dtype);
+    } else if (rc == 0) {
+        if (p->head && p->embed) m->lm_head = m->embed;
+        m->head_dtype = m->embed_dtype;
+        StTensor *t = st_find_mut(&s, "lm_head.weight"); /* some tied checkpoints also store it: same values */
+        if (t) t->used = 1;
+    }
+    for (int i = 0; i < s.n && rc == 0; i++) {
+        const char *nm = s.t[i].name;
+        if (!s.t[i].used && !ends_with(nm, "rotary_emb.inv_freq")) /* older HF exports */
+            rc = df_fail("%s: unexpected tensor \"%s\" (not used by a %d-layer %s model with this config)",
+                         s.paths[s.t[i].file], nm, c->n_layers, c->arch == ARCH_QWEN2 ? "qwen2" : "llama");
+    }
+    st_free(&s);
+    return rc;
+}
+
+int model_load(Model *m, const char *path, const ModelPart *part) {
+    memset(m, 0, sizeof *m);
+    DF_TRY(model_load_config(&m->cfg, path));
+    ModelPart all = model_part_all(&m->cfg);
+    const ModelPart *p = part ? part : &all;
+    m->blocks = df_calloc((size_t)m->cfg.n_layers + 1, sizeof(Block *));
+    m->source = df_strdup(path);
+    int rc = load_safetensors(m, path, p);
+    if (rc < 0) model_free(m);
+    return rc;
+}
