@@ -52,6 +52,8 @@ typedef struct {
 } ModelPart;
 ModelPart model_part_all(const ModelConfig *c);
 
+/* allocate (uninitialised) the parts of m->cfg's model that part names */
+void model_alloc_part(Model *m, const ModelPart *part);
 /* Load an HF folder or a depthfuse .h5 store (every tensor checked; see docs/formats.md). */
 int model_load(Model *m, const char *path, const ModelPart *part);
 /* the config alone (HF folder or .h5) */
@@ -60,9 +62,6 @@ void model_free(Model *m);
 /* a new model over a list of (shared) blocks of src; n entries of idx index src's blocks */
 void model_select_blocks(Model *dst, const Model *src, const int *idx, int n);
 
-/* Write an HF folder: config.json, safetensors shards of at most max_shard_bytes (+ index when
- * more than one), and the tokenizer/generation files copied from m->source. Single process. */
-int model_write_hf(const Model *m, const char *dir, uint64_t max_shard_bytes);
 /* "model.layers.%d.%s" */
 void block_tensor_name(char *buf, size_t n, int layer, BlockWeight w);
 

@@ -225,6 +225,9 @@ char *config_to_json(const ModelConfig *c) {
     cJSON *root = cJSON_Parse(c->json);
     if (!root) DF_FATAL("config text no longer parses");
     cJSON_ReplaceItemInObjectCaseSensitive(root, "num_hidden_layers", cJSON_CreateNumber(c->n_layers));
+    if (cJSON_GetObjectItemCaseSensitive(root, "tie_word_embeddings") || c->tie_embeddings)
+        cJSON_DeleteItemFromObjectCaseSensitive(root, "tie_word_embeddings"),
+            cJSON_AddBoolToObject(root, "tie_word_embeddings", c->tie_embeddings);
     cJSON *lt = cJSON_GetObjectItemCaseSensitive(root, "layer_types");
     if (cJSON_IsArray(lt) && cJSON_GetArraySize(lt) > 0) {
         cJSON *arr = cJSON_CreateArray();

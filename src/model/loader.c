@@ -9,6 +9,7 @@
 #include "depthfuse/fileio.h"
 #include "depthfuse/model.h"
 #include "depthfuse/safetensors.h"
+#include "depthfuse/tensors.h"
 
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
@@ -50,53 +51,28 @@ static int load_safetensors(Model *m, const char *dir, const ModelPart *p) {
     StSet s;
     DF_TRY(st_open_model(&s, dir));
     const ModelConfig *c = &m->cfg;
-    const int64_t VH[2] = {c->vocab, c->hidden}, H[1] = {c->hidden};
-    const size_t nVH = (size_t)c->vocab * c->hidden;
-    char name[160];
+    TensorRef *refs;
+    const int n = tensor_refs(c, &refs);
     int rc = 0;
-    int need_head_from_embed = c->tie_embeddings && p->head && !p->embed;
-    if (p->embed || need_head_from_embed) {
-        float *dst = df_alloc_floats(nVH);
-        rc = take(&s, "model.embed_tokens.weight", 2, VH, dst, &m->embed_dtype);
-        if (p->embed) m->embed = dst;
-        else m->lm_head = dst, m->owns_head_memory = 1;
-    } else {
-        rc = take(&s, "model.embed_tokens.weight", 2, VH, NULL, &m->embed_dtype);
+    for (int i = 0; i < n && rc == 0; i++) {
+        DfDtype dt = DF_BF16;
+        rc = take(&s, refs[i].name, refs[i].ndim, refs[i].shape, tensor_ref_data(m, &refs[i]), &dt);
+        tensor_ref_set_dtype(m, &refs[i], dt);
     }
-    for (int l = 0; l < c->n_layers && rc == 0; l++) {
-        int mine = l >= p->block_begin && l < p->block_end;
-        Block *b = mine ? block_new(c) : NULL;
-        if (mine) m->blocks[l] = b;
-        for (int w = 0; w < BW_COUNT && rc == 0; w++) {
-            int64_t shape[2];
-            int nd = block_weight_shape(c, w, shape);
-            if (!nd) continue;
-            block_tensor_name(name, sizeof name, l, w);
-            DfDtype dt = DF_BF16;
-            rc = take(&s, name, nd, shape, mine ? b->w[w] : NULL, &dt);
-            if (mine) b->dtype[w] = dt;
-        }
-    }
-    if (rc == 0) {
-        m->final_norm = p->head ? df_alloc_floats((size_t)c->hidden) : NULL;
-        rc = take(&s, "model.norm.weight", 1, H, m->final_norm, &m->norm_dtype);
-    }
-    if (rc == 0 && !c->tie_embeddings) {
-        m->lm_head = p->head ? df_alloc_floats(nVH) : NULL;
-        m->owns_head_memory = p->head;
-        rc = take(&s, "lm_head.weight", 2, VH, m->lm_head, &m->head_dtype);
-    } else if (rc == 0) {
-        if (p->head && p->embed) m->lm_head = m->embed;
+    if (rc == 0 && c->tie_embeddings) {
         m->head_dtype = m->embed_dtype;
-        StTensor *t = st_find_mut(&s, "lm_head.weight"); /* some tied checkpoints also store it: same values */
+        if (p->head && !p->embed) /* the last stage holds the tied head without the embedding */
+            rc = take(&s, refs[0].name, refs[0].ndim, refs[0].shape, m->lm_head, NULL);
+        StTensor *t = st_find_mut(&s, "lm_head.weight"); /* some tied checkpoints store it too: same values */
         if (t) t->used = 1;
     }
     for (int i = 0; i < s.n && rc == 0; i++) {
         const char *nm = s.t[i].name;
-        if (!s.t[i].used && !ends_with(nm, "rotary_emb.inv_freq")) /* older HF exports */
+        if (!s.t[i].used && !ends_with(nm, "rotary_emb.inv_freq")) /* older HF exports carry these */
             rc = df_fail("%s: unexpected tensor \"%s\" (not used by a %d-layer %s model with this config)",
                          s.paths[s.t[i].file], nm, c->n_layers, c->arch == ARCH_QWEN2 ? "qwen2" : "llama");
     }
+    free(refs);
     st_free(&s);
     return rc;
 }
@@ -106,8 +82,8 @@ int model_load(Model *m, const char *path, const ModelPart *part) {
     DF_TRY(model_load_config(&m->cfg, path));
     ModelPart all = model_part_all(&m->cfg);
     const ModelPart *p = part ? part : &all;
-    m->blocks = df_calloc((size_t)m->cfg.n_layers + 1, sizeof(Block *));
     m->source = df_strdup(path);
+    model_alloc_part(m, p);
     int rc = load_safetensors(m, path, p);
     if (rc < 0) model_free(m);
     return rc;

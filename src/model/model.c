@@ -87,6 +87,23 @@ ModelPart model_part_all(const ModelConfig *c) {
     return p;
 }
 
+void model_alloc_part(Model *m, const ModelPart *p) {
+    const ModelConfig *c = &m->cfg;
+    const size_t VH = (size_t)c->vocab * c->hidden;
+    m->blocks = df_calloc((size_t)c->n_layers + 1, sizeof(Block *));
+    for (int l = p->block_begin; l < p->block_end; l++) m->blocks[l] = block_new(c);
+    if (p->embed) m->embed = df_alloc_floats(VH);
+    if (p->head) {
+        m->final_norm = df_alloc_floats((size_t)c->hidden);
+        if (c->tie_embeddings && p->embed) {
+            m->lm_head = m->embed;
+        } else {
+            m->lm_head = df_alloc_floats(VH);
+            m->owns_head_memory = 1;
+        }
+    }
+}
+
 void model_free(Model *m) {
     if (m->blocks)
         for (int i = 0; i < m->cfg.n_layers; i++) block_release(m->blocks[i]);

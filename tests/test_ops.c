@@ -1,0 +1,165 @@
+/* Fast ops against their naive references and against mathematics (test-backend-ops style):
+ * NMSE for whole tensors, invariants for RoPE and the llama3 frequency scaling. */
+#include "depthfuse/config.h"
+#include "depthfuse/error.h"
+#include "depthfuse/ops.h"
+#include "test_util.h"
+
+static uint64_t rng = 88172645463325252ull;
+static float frand(void) { /* xorshift, uniform in [-1, 1) */
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 40) / (double)(1ull << 24)) * 2.0f - 1.0f;
+}
+static float *randv(size_t n, float scale) {
+    float *p = df_alloc_floats(n);
+    for (size_t i = 0; i < n; i++) p[i] = frand() * scale;
+    return p;
+}
+
+static void test_matmul(int N, int C, int OC, int bias) {
+    float *x = randv((size_t)N * C, 1), *w = randv((size_t)OC * C, 1), *b = bias ? randv((size_t)OC, 1) : NULL;
+    float *o = df_alloc_floats((size_t)N * OC), *r = df_alloc_floats((size_t)N * OC);
+    matmul_forward(o, x, w, b, N, C, OC);
+    matmul_forward_ref(r, x, w, b, N, C, OC);
+    double e = nmse(r, o, (size_t)N * OC);
+    CHECK(e < 1e-10, "matmul N=%d C=%d OC=%d bias=%d: nmse %.3g", N, C, OC, bias, e);
+    free(x); free(w); free(b); free(o); free(r);
+}
+
+static void test_attention(int B, int T, int nh, int nkv, int hd) {
+    const int ldq = nh * hd + 3, ldkv = nkv * hd + 5; /* strided rows, as inside the fused qkv buffer */
+    float *q = randv((size_t)B * T * ldq, 2), *k = randv((size_t)B * T * ldkv, 2), *v = randv((size_t)B * T * ldkv, 1);
+    float *o = df_alloc_floats((size_t)B * T * nh * hd), *r = df_alloc_floats((size_t)B * T * nh * hd);
+    float *lse = df_alloc_floats((size_t)B * nh * T);
+    attention_forward(o, lse, q, ldq, k, v, ldkv, B, T, nh, nkv, hd);
+    attention_forward_ref(r, q, ldq, k, v, ldkv, B, T, nh, nkv, hd);
+    double e = nmse(r, o, (size_t)B * T * nh * hd);
+    CHECK(e < 1e-10, "attention B=%d T=%d nh=%d nkv=%d hd=%d: nmse %.3g", B, T, nh, nkv, hd, e);
+    /* the first position attends only to itself: output = v, lse = its own score */
+    for (int h = 0; h < nh; h++) {
+        const int kh = h / (nh / nkv);
+        double d = 0;
+        for (int i = 0; i < hd; i++) d += (double)q[h * hd + i] * k[kh * hd + i];
+        d /= sqrt((double)hd);
+        CHECK(fabs(lse[(size_t)h * T] - d) < 1e-4, "lse at t=0, head %d: %g vs %g", h, lse[(size_t)h * T], d);
+        CHECK(max_abs_diff(o + (size_t)h * hd, v + (size_t)kh * hd, (size_t)hd) < 1e-6, "t=0 output is not v");
+    }
+    free(q); free(k); free(v); free(o); free(r); free(lse);
+}
+
+static void test_rmsnorm(void) {
+    const int N = 5, C = 37;
+    float *x = randv((size_t)N * C, 3), *w = randv(C, 1), *o = df_alloc_floats((size_t)N * C), rstd[5];
+    rmsnorm_forward(o, rstd, x, w, N, C, 1e-5f);
+    for (int n = 0; n < N; n++) {
+        double ss = 0;
+        for (int i = 0; i < C; i++) ss += (double)x[n * C + i] * x[n * C + i];
+        double r = 1.0 / sqrt(ss / C + 1e-5);
+        CHECK(fabs(rstd[n] - r) < 1e-5 * r, "rstd row %d", n);
+        for (int i = 0; i < C; i++) CHECK(fabs(o[n * C + i] - x[n * C + i] * r * w[i]) < 1e-5, "rmsnorm %d,%d", n, i);
+    }
+    free(x); free(w); free(o);
+}
+
+/* RoPE is a rotation (norms kept) and makes q.k depend only on the distance between positions */
+static void test_rope(void) {
+    const int hd = 16, half = 8, T = 40;
+    float inv[8];
+    for (int i = 0; i < half; i++) inv[i] = powf(10000.0f, -2.0f * i / hd);
+    Rope r;
+    rope_init(&r, inv, half, T);
+    float *q = df_alloc_floats((size_t)T * hd), *k = df_alloc_floats((size_t)T * hd), *q0 = randv(hd, 1), *k0 = randv(hd, 1);
+    for (int t = 0; t < T; t++) {
+        memcpy(q + t * hd, q0, hd * sizeof(float));
+        memcpy(k + t * hd, k0, hd * sizeof(float));
+    }
+    rope_forward(q, &r, 1, T, 1, hd);
+    rope_forward(k, &r, 1, T, 1, hd);
+    CHECK(max_abs_diff(q, q0, hd) == 0, "position 0 must be the identity");
+    double n0 = 0;
+    for (int i = 0; i < hd; i++) n0 += (double)q0[i] * q0[i];
+    for (int t = 0; t < T; t++) {
+        double n = 0;
+        for (int i = 0; i < hd; i++) n += (double)q[t * hd + i] * q[t * hd + i];
+        CHECK(fabs(n - n0) < 1e-5, "norm changed at position %d", t);
+    }
+    for (int d = 0; d < 5; d++) { /* <q_m, k_{m-d}> is the same for every m */
+        double ref = 0;
+        for (int i = 0; i < hd; i++) ref += (double)q[d * hd + i] * k[i];
+        for (int m = d; m < T; m++) {
+            double dot = 0;
+            for (int i = 0; i < hd; i++) dot += (double)q[m * hd + i] * k[(m - d) * hd + i];
+            CHECK(fabs(dot - ref) < 1e-4, "relative position %d at %d: %g vs %g", d, m, dot, ref);
+        }
+    }
+    rope_free(&r);
+    free(q); free(k); free(q0); free(k0);
+}
+
+/* llama3 scaling (transformers _compute_llama3_parameters): high frequencies kept, low ones divided
+ * by the factor, a monotone blend between, continuous at both edges */
+static void test_llama3_freqs(void) {
+    ModelConfig c = {0};
+    c.head_dim = 128;
+    c.rope_theta = 500000.0;
+    c.rope_type = ROPE_DEFAULT;
+    float base[64], scaled[64];
+    config_rope_inv_freq(&c, base);
+    c.rope_type = ROPE_LLAMA3;
+    c.rope_factor = 8;
+    c.rope_low_freq_factor = 1;
+    c.rope_high_freq_factor = 4;
+    c.rope_orig_max_pos = 8192;
+    config_rope_inv_freq(&c, scaled);
+    int kept = 0, divided = 0, blended = 0;
+    for (int i = 0; i < 64; i++) {
+        double wl = 2 * M_PI / base[i], ratio = scaled[i] / base[i];
+        if (wl < 8192 / 4.0) {
+            kept++;
+            CHECK(ratio == 1.0, "high frequency %d changed", i);
+        } else if (wl > 8192 / 1.0) {
+            divided++;
+            CHECK(fabs(ratio - 1 / 8.0) < 1e-6, "low frequency %d ratio %g", i, ratio);
+        } else {
+            blended++;
+            CHECK(ratio > 1 / 8.0 - 1e-6 && ratio < 1 + 1e-6, "blend %d ratio %g", i, ratio);
+        }
+        if (i) CHECK(scaled[i] < scaled[i - 1], "frequencies must stay decreasing at %d", i);
+    }
+    CHECK(kept && divided && blended, "kept %d divided %d blended %d", kept, divided, blended);
+}
+
+static void test_cross_entropy(void) {
+    const int N = 4, V = 1000;
+    float *z = randv((size_t)N * V, 8), nll[4];
+    int32_t tg[4] = {3, -1, 999, 0};
+    double tot = cross_entropy_forward(nll, z, tg, N, V), want = 0;
+    for (int n = 0; n < N; n++) {
+        if (tg[n] < 0) continue;
+        double s = 0;
+        for (int i = 0; i < V; i++) s += exp((double)z[n * V + i]);
+        double e = log(s) - z[n * V + tg[n]];
+        CHECK(fabs(nll[n] - e) < 1e-5, "row %d: %g vs %g", n, nll[n], e);
+        want += e;
+    }
+    CHECK(fabs(tot - want) < 1e-4, "total %g vs %g", tot, want);
+    free(z);
+}
+
+int main(int argc, char **argv) {
+    test_init(&argc, &argv);
+    test_matmul(1, 1, 1, 0);
+    test_matmul(17, 33, 65, 1);
+    test_matmul(128, 192, 320, 0);
+    test_attention(1, 1, 2, 1, 8);
+    test_attention(2, 7, 6, 2, 32);
+    test_attention(1, 300, 4, 4, 16);  /* crosses the 256-row chunk */
+    test_attention(2, 520, 6, 2, 8);
+    test_rmsnorm();
+    test_rope();
+    test_llama3_freqs();
+    test_cross_entropy();
+    return test_end("test_ops");
+}
