@@ -3,6 +3,7 @@
  * tensor's name, shape and place in the Model are defined once. */
 #ifndef DEPTHFUSE_TENSORS_H
 #define DEPTHFUSE_TENSORS_H
+#include <stddef.h>
 #include <stdint.h>
 
 #include "depthfuse/model.h"
@@ -25,5 +26,7 @@ uint64_t tensor_ref_numel(const TensorRef *r);
 float *tensor_ref_data(const Model *m, const TensorRef *r);
 DfDtype tensor_ref_dtype(const Model *m, const TensorRef *r);
 void tensor_ref_set_dtype(Model *m, const TensorRef *r, DfDtype t);
+/* "[a, b]" */
+void shape_str(char *buf, size_t n, int ndim, const int64_t *shape);
 
 #endif

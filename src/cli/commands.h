@@ -10,8 +10,10 @@ typedef struct {
 } Command;
 
 int cmd_eval(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 #define DF_COMMANDS                                                                              \
-    {"eval", cmd_eval, "perplexity (and, later, zero-shot tasks) of a model"},
+    {"eval", cmd_eval, "perplexity (and, later, zero-shot tasks) of a model"},                   \
+    {"convert", cmd_convert, "Hugging Face folder <-> depthfuse .h5 store"},
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "depthfuse/error.h"
 #include "depthfuse/fileio.h"
+#include "depthfuse/h5store.h"
 #include "depthfuse/json.h"
 #include "depthfuse/safetensors.h"
 #include "depthfuse/tensors.h"
@@ -74,10 +75,18 @@ static int write_config_and_extras(const Model *m, const char *tmp) {
     int rc = df_write_file(path, cfg, len + 1);
     free(path);
     free(cfg);
-    for (int i = 0; i < HF_N_EXTRA_FILES && rc == 0 && m->source && df_is_dir(m->source); i++) {
-        char *src = df_path_join(m->source, HF_EXTRA_FILES[i]), *dst = df_path_join(tmp, HF_EXTRA_FILES[i]);
-        if (df_exists(src)) rc = df_copy_file(src, dst);
-        free(src);
+    /* the tokenizer and generation files, verbatim, from the source folder or .h5 store */
+    for (int i = 0; i < HF_N_EXTRA_FILES && rc == 0 && m->source; i++) {
+        char *dst = df_path_join(tmp, HF_EXTRA_FILES[i]), *data = NULL;
+        size_t n = 0;
+        if (h5_is_store(m->source)) {
+            if (h5_read_file(m->source, HF_EXTRA_FILES[i], &data, &n) == 0) rc = df_write_file(dst, data, n);
+        } else {
+            char *src = df_path_join(m->source, HF_EXTRA_FILES[i]);
+            if (df_exists(src)) rc = df_copy_file(src, dst);
+            free(src);
+        }
+        free(data);
         free(dst);
     }
     return rc;

@@ -7,6 +7,7 @@
 
 #include "depthfuse/error.h"
 #include "depthfuse/fileio.h"
+#include "depthfuse/h5store.h"
 #include "depthfuse/model.h"
 #include "depthfuse/safetensors.h"
 #include "depthfuse/tensors.h"
@@ -17,6 +18,7 @@ static int ends_with(const char *s, const char *suffix) {
 }
 
 int model_load_config(ModelConfig *c, const char *path) {
+    if (h5_is_store(path)) return h5_load_config(c, path);
     if (!df_is_dir(path)) return df_fail("%s: not a model folder or .h5 file", path);
     char *cp = df_path_join(path, "config.json");
     int rc = config_load(c, cp);
@@ -33,12 +35,9 @@ static int take(StSet *s, const char *name, int ndim, const int64_t *shape, floa
     for (int d = 0; ok && d < ndim; d++) ok = t->shape[d] == shape[d];
     if (!ok) {
         char want[64], got[64];
-        int k = 0;
-        for (int d = 0; d < ndim; d++) k += snprintf(want + k, sizeof want - (size_t)k, "%s%lld", d ? ", " : "", (long long)shape[d]);
-        k = 0;
-        got[0] = 0;
-        for (int d = 0; d < t->ndim && k < 48; d++) k += snprintf(got + k, sizeof got - (size_t)k, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
-        return df_fail("%s: tensor \"%s\" has shape [%s], expected [%s]", file, name, got, want);
+        shape_str(want, sizeof want, ndim, shape);
+        shape_str(got, sizeof got, t->ndim, t->shape);
+        return df_fail("%s: tensor \"%s\" has shape %s, expected %s", file, name, got, want);
     }
     if (!t->is_float)
         return df_fail("%s: tensor \"%s\" has dtype %s (expected F32, F16 or BF16)", file, name, t->dtype_name);
@@ -84,7 +83,7 @@ int model_load(Model *m, const char *path, const ModelPart *part) {
     const ModelPart *p = part ? part : &all;
     m->source = df_strdup(path);
     model_alloc_part(m, p);
-    int rc = load_safetensors(m, path, p);
+    int rc = h5_is_store(path) ? h5_load_model(m, path, p) : load_safetensors(m, path, p);
     if (rc < 0) model_free(m);
     return rc;
 }

@@ -72,3 +72,9 @@ void tensor_ref_set_dtype(Model *m, const TensorRef *r, DfDtype t) {
     case TK_HEAD: m->head_dtype = t; break;
     }
 }
+
+void shape_str(char *buf, size_t n, int ndim, const int64_t *shape) {
+    size_t k = (size_t)snprintf(buf, n, "[");
+    for (int d = 0; d < ndim && k < n; d++) k += (size_t)snprintf(buf + k, n - k, "%s%lld", d ? ", " : "", (long long)shape[d]);
+    if (k < n) snprintf(buf + k, n - k, "]");
+}

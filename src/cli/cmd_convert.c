@@ -1,0 +1,50 @@
+/* depthfuse convert: Hugging Face folder <-> depthfuse .h5 store, distributed over the job. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "depthfuse/args.h"
+#include "depthfuse/error.h"
+#include "depthfuse/h5store.h"
+#include "depthfuse/hf_writer.h"
+#include "depthfuse/log.h"
+#include "depthfuse/setup.h"
+
+int cmd_convert(int argc, char **argv) {
+    const char *from_hf = NULL, *from_h5 = NULL, *to = NULL, *max_shard = "5GB";
+    int P = 1;
+    const ArgSpec spec[] = {
+        {"--from-hf", ARG_STR, &from_hf, "DIR", "read a Hugging Face folder", 0},
+        {"--from-h5", ARG_STR, &from_h5, "FILE.h5", "read a depthfuse .h5 store", 0},
+        {"--to", ARG_STR, &to, "PATH", "FILE.h5 (from --from-hf) or a folder (from --from-h5)", ARG_REQUIRED},
+        {"--max-shard-size", ARG_STR, &max_shard, "SIZE", "largest safetensors shard, e.g. 5GB, 500MB (default 5GB)", 0},
+        {"--pipeline", ARG_INT, &P, "P", "pipeline stages: each rank holds only its stage (default 1)", 0},
+        {0}};
+    int rc = args_parse("convert", "Convert a model between a Hugging Face folder (config.json, sharded safetensors, "
+                        "tokenizer files) and a depthfuse .h5 store, bit-exactly. Every rank reads and writes only "
+                        "its pipeline stage's tensors.", spec, argc, argv, NULL, NULL);
+    if (rc != 0) return rc < 0;
+    const char *bad = NULL;
+    if (!from_hf == !from_h5) bad = "give exactly one of --from-hf and --from-h5";
+    else if (from_hf && !h5_is_store(to)) bad = "--to must name a .h5 file with --from-hf";
+    else if (from_h5 && !h5_is_store(from_h5)) bad = "--from-h5 must name a .h5 file";
+    else if (from_h5 && h5_is_store(to)) bad = "--to must name a folder with --from-h5";
+    if (bad) {
+        df_fail("depthfuse convert: %s", bad);
+        return 1;
+    }
+    uint64_t shard_bytes = 0;
+    if (parse_byte_size(max_shard, &shard_bytes) < 0) return 1;
+    double t0 = df_now();
+    Topology t;
+    Model m;
+    const char *src = from_hf ? from_hf : from_h5;
+    if (setup_model(&t, &m, src, P) < 0) return 1;
+    setup_print_layout(&t, &m);
+    rc = from_hf ? h5_write_model(&m, &t, to) : model_write_hf(&m, &t, to, shard_bytes);
+    rc = df_agree(MPI_COMM_WORLD, rc);
+    if (rc == 0) df_print0("wrote %s (%.1f s)\n", to, df_now() - t0);
+    model_free(&m);
+    topology_free(&t);
+    return rc != 0;
+}
