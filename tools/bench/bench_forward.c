@@ -1,0 +1,357 @@
+/* Forward throughput of whole models against OpenBLAS sgemm's measured peak and against PyTorch CPU,
+ * all measured in this one run with the same thread count (a benchmark, not a test: see README.md).
+ *
+ *   bench_forward [--seq T] [--batch B] [--repeat R] [--torch SCRIPT] MODEL_DIR...
+ *   bench_forward --write-synthetic DIR [--layers L]
+ *
+ * "Forward" = embedding + every block + final norm + lm_head + NLL of the next tokens (model_nll,
+ * the perplexity path: the head runs a slab of rows at a time). The second form writes the synthetic
+ * Llama of issue 2 (hidden 2048, intermediate 5632, 32/4 heads, vocab 32000, bf16 N(0, 0.02), norms
+ * 1) as an HF folder with the project's own writer; the first form loads it through model_load.
+ * Times are min / median over R repeats after one warm-up; the machine is noisy. */
+#include <cblas.h>
+#include <math.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "depthfuse/error.h"
+#include "depthfuse/forward.h"
+#include "depthfuse/hf_writer.h"
+#include "depthfuse/log.h"
+#include "depthfuse/topology.h"
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct {
+    double min, median;
+} Stat;
+
+static Stat stat_of(double *t, int n) {
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    Stat s = {t[0], n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2])};
+    return s;
+}
+
+static double peak_rss_bytes(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss * 1024.0; /* KiB on Linux */
+}
+
+/* ---- the synthetic model ---------------------------------------------------------------------- */
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static double urand(void) { /* xorshift64*, uniform in (0, 1) */
+    rng ^= rng >> 12;
+    rng ^= rng << 25;
+    rng ^= rng >> 27;
+    return ((double)((rng * 2685821657736338717ull) >> 11) + 0.5) / 9007199254740992.0;
+}
+static void fill_normal(float *p, size_t n, double sd) { /* Box-Muller */
+    for (size_t i = 0; i < n; i += 2) {
+        double r = sd * sqrt(-2.0 * log(urand())), a = 2.0 * M_PI * urand();
+        p[i] = (float)(r * cos(a));
+        if (i + 1 < n) p[i + 1] = (float)(r * sin(a));
+    }
+}
+static void fill_const(float *p, size_t n, float v) {
+    for (size_t i = 0; i < n; i++) p[i] = v;
+}
+
+static int write_synthetic(const char *dir, int layers) {
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"hidden_act\": \"silu\",\n"
+             " \"hidden_size\": 2048, \"intermediate_size\": 5632, \"num_attention_heads\": 32,\n"
+             " \"num_key_value_heads\": 4, \"num_hidden_layers\": %d, \"vocab_size\": 32000,\n"
+             " \"max_position_embeddings\": 2048, \"rms_norm_eps\": 1e-05, \"rope_theta\": 10000.0,\n"
+             " \"tie_word_embeddings\": false, \"bos_token_id\": 1, \"eos_token_id\": 2, \"torch_dtype\": \"bfloat16\"}",
+             layers);
+    Model m = {0};
+    DF_TRY(config_parse(&m.cfg, json, strlen(json), "synthetic config"));
+    const ModelConfig *c = &m.cfg;
+    const ModelPart all = model_part_all(c);
+    model_alloc_part(&m, &all);
+    const size_t VH = (size_t)c->vocab * c->hidden;
+    fill_normal(m.embed, VH, 0.02);
+    fill_normal(m.lm_head, VH, 0.02);
+    fill_const(m.final_norm, (size_t)c->hidden, 1.0f);
+    m.embed_dtype = m.norm_dtype = m.head_dtype = DF_BF16; /* block weights are bf16 already (block_new) */
+    for (int l = 0; l < c->n_layers; l++)
+        for (int w = 0; w < BW_COUNT; w++) {
+            const size_t n = block_weight_numel(c, w);
+            if (w == BW_ATTN_NORM || w == BW_MLP_NORM) fill_const(m.blocks[l]->w[w], n, 1.0f);
+            else fill_normal(m.blocks[l]->w[w], n, 0.02);
+        }
+    int rc = model_write_hf(&m, NULL, dir, 5000000000ull);
+    if (rc == 0) printf("wrote %s: %zu parameters (bf16)\n", dir, config_model_params(c));
+    model_free(&m);
+    return rc;
+}
+
+/* ---- FLOPs ------------------------------------------------------------------------------------- */
+
+/* Useful FLOPs of one forward over B sequences of T tokens (N = B*T); elementwise ops not counted:
+ *   linears   2 N H (Q + 2 KV) + 2 N Q H + 2 N H 2I + 2 N I H   per block (q|k|v, o, gate|up, down)
+ *   attention 2 * 2 hd nh T(T+1)/2 per sequence and block     (causal QK^T and PV)
+ *   lm_head   2 N H V */
+typedef struct {
+    double linears, attention, head;
+} Flops;
+
+static Flops forward_flops(const ModelConfig *c, int B, int T) {
+    const double N = (double)B * T, H = c->hidden, Hi = c->intermediate, hd = c->head_dim, nh = c->n_heads,
+                 Q = nh * hd, KV = (double)c->n_kv_heads * hd, L = c->n_layers;
+    Flops f = {L * (2 * N * H * (Q + 2 * KV) + 2 * N * Q * H + 2 * N * H * 2 * Hi + 2 * N * Hi * H),
+               L * B * 2.0 * 2.0 * hd * nh * (T * (T + 1.0) / 2.0), 2 * N * H * c->vocab};
+    return f;
+}
+
+/* ---- sgemm peak -------------------------------------------------------------------------------- */
+
+/* out[n,n] = x[n,n] w[n,n]^T, matmul_forward's layout: seconds of the faster of two calls */
+typedef struct {
+    int n;
+    float *x, *w, *o;
+} Peak;
+
+static void peak_init(Peak *p, int n) {
+    p->n = n;
+    p->x = df_alloc_floats((size_t)n * n);
+    p->w = df_alloc_floats((size_t)n * n);
+    p->o = df_alloc_floats((size_t)n * n);
+    fill_normal(p->x, (size_t)n * n, 1.0);
+    fill_normal(p->w, (size_t)n * n, 1.0);
+}
+
+static double peak_time(const Peak *p) {
+    double best = 1e30;
+    for (int i = 0; i < 2; i++) {
+        const double t0 = df_now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p->n, p->n, p->n, 1.0f, p->x, p->n, p->w, p->n, 0.0f, p->o, p->n);
+        const double t = df_now() - t0;
+        best = t < best ? t : best;
+    }
+    return best;
+}
+
+static void peak_free(Peak *p) {
+    free(p->x);
+    free(p->w);
+    free(p->o);
+}
+
+/* ---- PyTorch, over a pipe (torch_block.py's protocol: "ready", then "run" -> "time S") --------- */
+
+typedef struct {
+    pid_t pid;
+    FILE *to, *from;
+} Torch;
+
+static int torch_start(Torch *tp, const char *script, const char *model, int B, int T, int threads) {
+    char cfg[4096], seq[16], batch[16], thr[16], line[256];
+    snprintf(cfg, sizeof cfg, "%s/config.json", model);
+    snprintf(seq, sizeof seq, "%d", T);
+    snprintf(batch, sizeof batch, "%d", B);
+    snprintf(thr, sizeof thr, "%d", threads);
+    char *const argv[] = {(char *)script, "--config", cfg, "--seq", seq, "--batch", batch, "--threads", thr, NULL};
+    int to[2], from[2];
+    if (pipe(to) || pipe(from)) return df_fail("pipe failed");
+    fflush(stdout);
+    tp->pid = fork();
+    if (tp->pid < 0) return df_fail("fork failed");
+    if (tp->pid == 0) {
+        dup2(to[0], 0);
+        dup2(from[1], 1);
+        close(to[0]), close(to[1]), close(from[0]), close(from[1]);
+        execv(script, argv);
+        _exit(127);
+    }
+    close(to[0]);
+    close(from[1]);
+    tp->to = fdopen(to[1], "w");
+    tp->from = fdopen(from[0], "r");
+    while (fgets(line, sizeof line, tp->from))
+        if (!strncmp(line, "ready", 5)) return 0;
+    return df_fail("%s did not start", script);
+}
+
+static int torch_run(Torch *tp, double *seconds) {
+    char line[256];
+    fputs("run\n", tp->to);
+    fflush(tp->to);
+    if (!fgets(line, sizeof line, tp->from) || sscanf(line, "time %lf", seconds) != 1) return df_fail("torch stopped");
+    return 0;
+}
+
+static void torch_stop(Torch *tp) {
+    fclose(tp->to); /* EOF ends its loop */
+    fclose(tp->from);
+    waitpid(tp->pid, NULL, 0);
+}
+
+/* ---- one model --------------------------------------------------------------------------------- */
+
+typedef struct {
+    const Model *m;
+    int B, T;
+    int32_t *ids, *tg;
+    float *x;
+    BlockActs acts;
+    Rope rope;
+} Forward;
+
+static void forward_init(Forward *f, const Model *m, int B, int T) {
+    const ModelConfig *c = &m->cfg;
+    const int N = B * T;
+    f->m = m;
+    f->B = B;
+    f->T = T;
+    f->ids = df_malloc(sizeof(int32_t) * (size_t)N);
+    f->tg = df_malloc(sizeof(int32_t) * (size_t)N);
+    for (int i = 0; i < N; i++) f->ids[i] = (int32_t)(urand() * c->vocab);
+    for (int i = 0; i < N; i++) f->tg[i] = (i + 1) % T ? f->ids[i + 1] : -1; /* next token within each sequence */
+    f->x = df_alloc_floats((size_t)N * c->hidden);
+    block_acts_init(&f->acts, c, B, T, 0);
+    model_rope_init(&f->rope, c, T);
+}
+
+/* one forward; returns seconds, *blocks_s = embedding + blocks, the rest is norm + lm_head + NLL */
+static double forward_run(Forward *f, double *blocks_s) {
+    const Model *m = f->m;
+    const int B = f->B, T = f->T, H = m->cfg.hidden;
+    const double t0 = df_now();
+    for (int b = 0; b < B; b++) model_embed(f->x + (size_t)b * T * H, m, f->ids + (size_t)b * T, T);
+    for (int l = 0; l < m->cfg.n_layers; l++) block_forward(f->x, &f->acts, m->blocks[l], &m->cfg, &f->rope, B, T);
+    const double t1 = df_now();
+    volatile double nll = model_nll(NULL, m, f->x, f->tg, B * T);
+    (void)nll;
+    *blocks_s = t1 - t0;
+    return df_now() - t0;
+}
+
+static void forward_free(Forward *f) {
+    rope_free(&f->rope);
+    block_acts_free(&f->acts);
+    free(f->x);
+    free(f->ids);
+    free(f->tg);
+}
+
+/* min / median of seconds, and the same as GFLOP/s */
+static void report(const char *who, double *t, int n, double gflop, const char *extra) {
+    Stat s = stat_of(t, n);
+    printf("  %-22s min %8.4f s  median %8.4f s | %7.1f GFLOP/s (median %7.1f)%s\n", who, s.min, s.median,
+           gflop / s.min, gflop / s.median, extra ? extra : "");
+}
+
+static int bench_model(const char *dir, int B, int T, int repeat, const char *torch, int threads, const Peak *peak) {
+    Model m;
+    double t0 = df_now();
+    DF_TRY(model_load(&m, dir, NULL));
+    const double load_s = df_now() - t0;
+    const ModelConfig *c = &m.cfg;
+    const int N = B * T;
+    const Flops f = forward_flops(c, B, T);
+    const double gflop = (f.linears + f.attention + f.head) / 1e9, peak_gflop = 2.0 * peak->n * peak->n * (double)peak->n / 1e9;
+    printf("\n%s: hidden %d, intermediate %d, %d/%d heads of %d, vocab %d, %d blocks; %d x %d tokens (loaded in %.1f s)\n",
+           dir, c->hidden, c->intermediate, c->n_heads, c->n_kv_heads, c->head_dim, c->vocab, c->n_layers, B, T, load_s);
+    printf("  GFLOP per forward: %.2f = linears %.2f + attention %.2f + lm_head %.2f\n", gflop, f.linears / 1e9,
+           f.attention / 1e9, f.head / 1e9);
+    Forward fw;
+    forward_init(&fw, &m, B, T);
+    Torch tp = {0};
+    if (torch && torch_start(&tp, torch, dir, B, T, threads) < 0) torch = NULL, printf("  torch: %s\n", df_errmsg());
+    /* each repeat times sgemm, depthfuse and torch back to back, so each ratio compares like conditions */
+    double *t = df_calloc(8 * (size_t)(repeat + 1), sizeof(double));
+    double *tp_peak = t, *tf = t + (repeat + 1), *tb = t + 2 * (repeat + 1), *th = t + 3 * (repeat + 1),
+           *tt = t + 4 * (repeat + 1), *r_peak = t + 5 * (repeat + 1), *r_torch = t + 6 * (repeat + 1),
+           *r_tpeak = t + 7 * (repeat + 1);
+    for (int r = 0; r <= repeat; r++) { /* r == 0: warm-up */
+        tp_peak[r] = peak_time(peak);
+        tf[r] = forward_run(&fw, &tb[r]);
+        th[r] = tf[r] - tb[r];
+        r_peak[r] = (gflop / tf[r]) / (peak_gflop / tp_peak[r]);
+        if (torch && torch_run(&tp, &tt[r]) < 0) torch = NULL, printf("  torch: %s\n", df_errmsg());
+        if (torch) r_torch[r] = tt[r] / tf[r], r_tpeak[r] = (gflop / tt[r]) / (peak_gflop / tp_peak[r]);
+    }
+    const int R = repeat;
+    report("sgemm peak", tp_peak + 1, R, peak_gflop, NULL);
+    report("depthfuse forward", tf + 1, R, gflop, NULL);
+    report("  embedding + blocks", tb + 1, R, (f.linears + f.attention) / 1e9, NULL);
+    report("  norm + lm_head + NLL", th + 1, R, f.head / 1e9, NULL);
+    Stat rs = stat_of(r_peak + 1, R), ft = stat_of(tf + 1, R);
+    printf("  depthfuse: %.0f tokens/s (median %.0f); %.1f%% of the sgemm peak (median of paired repeats; worst %.1f%%)\n",
+           N / ft.min, N / ft.median, 100 * rs.median, 100 * rs.min);
+    if (torch) {
+        torch_stop(&tp);
+        report("torch forward", tt + 1, R, gflop, NULL);
+        Stat rt = stat_of(r_tpeak + 1, R), sp = stat_of(r_torch + 1, R);
+        printf("  torch: %.1f%% of the sgemm peak (median of paired repeats); depthfuse / torch speed %.2fx (median; "
+               "worst %.2fx)\n", 100 * rt.median, sp.median, sp.min);
+    }
+    const double rss = peak_rss_bytes(), wbytes = 4.0 * (double)config_model_params(c);
+    printf("  peak RSS %.1f MiB = %.2f x the fp32 weights (%.1f MiB); block activations %.1f MiB\n", rss / 1048576,
+           rss / wbytes, wbytes / 1048576, fw.acts.bytes / 1048576.0);
+    free(t);
+    forward_free(&fw);
+    model_free(&m);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    MPI_Init(&argc, &argv);
+    int T = 512, B = 1, repeat = 5, layers = 4, rc = 0;
+    const char *torch = NULL, *synth = NULL;
+    const char *models[16];
+    int n_models = 0;
+    for (int i = 1; i < argc; i++) {
+        const int more = i + 1 < argc;
+        if (more && !strcmp(argv[i], "--seq")) T = atoi(argv[++i]);
+        else if (more && !strcmp(argv[i], "--batch")) B = atoi(argv[++i]);
+        else if (more && !strcmp(argv[i], "--repeat")) repeat = atoi(argv[++i]);
+        else if (more && !strcmp(argv[i], "--torch")) torch = argv[++i];
+        else if (more && !strcmp(argv[i], "--write-synthetic")) synth = argv[++i];
+        else if (more && !strcmp(argv[i], "--layers")) layers = atoi(argv[++i]);
+        else if (argv[i][0] != '-' && n_models < 16) models[n_models++] = argv[i];
+        else {
+            fprintf(stderr, "usage: bench_forward [--seq T] [--batch B] [--repeat R] [--torch SCRIPT] MODEL_DIR...\n"
+                            "       bench_forward --write-synthetic DIR [--layers L]\n");
+            MPI_Finalize();
+            return 2;
+        }
+    }
+    if (T < 2 || B < 1 || repeat < 1 || layers < 1) {
+        fprintf(stderr, "bench_forward: --seq >= 2, --batch, --repeat, --layers >= 1\n");
+        MPI_Finalize();
+        return 2;
+    }
+    if (df_startup_checks() < 0 || (synth && write_synthetic(synth, layers) < 0)) {
+        fprintf(stderr, "bench_forward: %s\n", df_errmsg());
+        MPI_Finalize();
+        return 1;
+    }
+    if (n_models) {
+        const int threads = openblas_get_num_threads();
+        printf("bench_forward: %d threads (%s, core %s), %d x %d tokens, %d repeats after a warm-up\n", threads,
+               openblas_get_config(), openblas_get_corename(), B, T, repeat);
+        printf("FLOPs: linears 2*N*in*out; attention 2*2*hd*nh*T(T+1)/2 per sequence (causal QK^T, PV); lm_head "
+               "2*N*H*V; elementwise ops not counted\n");
+        Peak peak;
+        peak_init(&peak, 2048);
+        for (int i = 0; i < n_models && rc == 0; i++)
+            if ((rc = bench_model(models[i], B, T, repeat, torch, threads, &peak)) < 0)
+                fprintf(stderr, "bench_forward: %s\n", df_errmsg());
+        peak_free(&peak);
+    }
+    MPI_Finalize();
+    return rc ? 1 : 0;
+}
