@@ -31,10 +31,16 @@ typedef struct {
     void (*output)(void *ctx, const MicroBatch *mb, const float *x);
     void *ctx;
     const char *progress_label;   /* rank 0 prints a heartbeat when set */
+    int all_groups;               /* every group runs every micro-batch (instead of k % D) */
 } PipelineJob;
 
-/* the list = the model's own blocks, each on the stage the topology gives it */
+/* Which stage holds each of m's blocks (collective over the world: blocks of an edited model stay
+ * where they were loaded, so the stage is found from who holds them). */
+void model_block_stages(const Topology *t, const Model *m, int *stage_of);
+/* the list = the model's own blocks on the stages that hold them (collective) */
 void pipeline_job_for_model(PipelineJob *job, int *stage_of_buf, const Topology *t, const Model *m);
+/* block forwards (blocks x sequences) this rank has run since start */
+long long pipeline_block_forwards(void);
 int pipeline_run(const Topology *t, const Model *m, const PipelineJob *job, const MicroBatch *mbs, int n_mb);
 
 /* Micro-batches of n sequences of equal length T: about tokens_per_mb tokens each, but small

@@ -11,9 +11,13 @@ typedef struct {
 
 int cmd_eval(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_importance(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
 
 #define DF_COMMANDS                                                                              \
     {"eval", cmd_eval, "perplexity (and, later, zero-shot tasks) of a model"},                   \
-    {"convert", cmd_convert, "Hugging Face folder <-> depthfuse .h5 store"},
+    {"convert", cmd_convert, "Hugging Face folder <-> depthfuse .h5 store"},                     \
+    {"importance", cmd_importance, "block importance: mi (FuseGPT), bi (ShortGPT), sleb"},       \
+    {"prune", cmd_prune, "remove blocks by mi, bi or sleb and write the shallower model"},
 
 #endif

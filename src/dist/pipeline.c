@@ -7,9 +7,18 @@
 #include "depthfuse/forward.h"
 #include "depthfuse/log.h"
 
+static long long g_block_forwards = 0;
+
+long long pipeline_block_forwards(void) { return g_block_forwards; }
+
+void model_block_stages(const Topology *t, const Model *m, int *stage_of) {
+    for (int i = 0; i < m->cfg.n_layers; i++) stage_of[i] = m->blocks[i] ? t->stage : -1;
+    MPI_Allreduce(MPI_IN_PLACE, stage_of, m->cfg.n_layers, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+}
+
 void pipeline_job_for_model(PipelineJob *job, int *stage_of_buf, const Topology *t, const Model *m) {
     memset(job, 0, sizeof *job);
-    for (int i = 0; i < m->cfg.n_layers; i++) stage_of_buf[i] = topology_stage_of(t, i);
+    model_block_stages(t, m, stage_of_buf);
     job->blocks = m->blocks;
     job->stage_of = stage_of_buf;
     job->n_blocks = m->cfg.n_layers;
@@ -44,6 +53,7 @@ static void run_my_blocks(const Topology *t, const Model *m, const PipelineJob *
         if (job->stage_of[i] != t->stage) continue;
         if (job->block_hook) memcpy(x_in, x, n * sizeof(float));
         block_forward(x, acts, job->blocks[i], &m->cfg, rope, mb->B, mb->T);
+        g_block_forwards += mb->B;
         if (job->block_hook) job->block_hook(job->ctx, i, mb, x_in, x);
     }
 }
@@ -52,8 +62,9 @@ int pipeline_run(const Topology *t, const Model *m, const PipelineJob *job, cons
     const int H = m->cfg.hidden, s = t->stage;
     if (s < job->start_stage) return 0;
     /* this group's micro-batches, in order */
+    const int first = job->all_groups ? 0 : t->group, step = job->all_groups ? 1 : t->D;
     int mine = 0, maxN = 1, maxT = 1;
-    for (int k = t->group; k < n_mb; k += t->D, mine++) {
+    for (int k = first; k < n_mb; k += step, mine++) {
         maxN = mbs[k].B * mbs[k].T > maxN ? mbs[k].B * mbs[k].T : maxN;
         maxT = mbs[k].T > maxT ? mbs[k].T : maxT;
     }
@@ -70,7 +81,7 @@ int pipeline_run(const Topology *t, const Model *m, const PipelineJob *job, cons
     Progress prog;
     if (job->progress_label) progress_start(&prog, job->progress_label, n_mb);
 
-#define MB(j) (&mbs[t->group + (j) * t->D])
+#define MB(j) (&mbs[first + (j) * step])
 #define COUNT(mb) ((int)((size_t)(mb)->B * (mb)->T * H))
     if (recv) MPI_Irecv(buf[0], COUNT(MB(0)), MPI_FLOAT, s - 1, 0, t->pipe, &rreq[0]);
     for (int j = 0; j < mine; j++) {
@@ -93,7 +104,7 @@ int pipeline_run(const Topology *t, const Model *m, const PipelineJob *job, cons
         run_my_blocks(t, m, job, mb, x, x_in, &acts, &rope);
         if (send) MPI_Isend(x, COUNT(mb), MPI_FLOAT, s + 1, 0, t->pipe, &sreq[j % 2]);
         else if (job->output) job->output(job->ctx, mb, x);
-        if (job->progress_label) progress_update(&prog, (long long)(t->group + j * t->D + 1 < n_mb ? t->group + j * t->D + 1 : n_mb));
+        if (job->progress_label) progress_update(&prog, (long long)(first + j * step + 1 < n_mb ? first + j * step + 1 : n_mb));
     }
     MPI_Waitall(2, sreq, MPI_STATUSES_IGNORE);
 #undef MB

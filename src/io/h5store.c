@@ -18,6 +18,7 @@
 #include "depthfuse/error.h"
 #include "depthfuse/fileio.h"
 #include "depthfuse/hf_writer.h"
+#include "depthfuse/pipeline.h"
 #include "depthfuse/tensors.h"
 
 enum { SLAB_ELEMS = 1 << 24 }; /* rows per transfer: at most 16M elements (64 MB of fp32) */
@@ -411,10 +412,13 @@ int h5_write_model(const Model *m, const Topology *t, const char *path) {
     H5Gclose(g);
     g = H5Gcreate2(f, "/files", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     H5Gclose(g);
+    int *bstage = df_calloc((size_t)m->cfg.n_layers + 1, sizeof(int));
+    if (t) model_block_stages(t, m, bstage);
     for (int i = 0; i < n && rc == 0; i++) {
-        int ws = refs[i].kind == TK_EMBED ? 0 : refs[i].kind == TK_BLOCK ? (t ? topology_stage_of(t, refs[i].layer) : 0) : P - 1;
+        int ws = refs[i].kind == TK_EMBED ? 0 : refs[i].kind == TK_BLOCK ? bstage[refs[i].layer] : P - 1;
         rc = write_tensor(f, m, &refs[i], (DfDtype)dt[i], ws, stage, group, D, tmp);
     }
+    free(bstage);
     if (rc == 0) rc = write_files(f, m, rank, tmp);
     if (H5Fclose(f) < 0 && rc == 0) rc = df_fail("%s: close failed", tmp);
     if (t) rc = df_agree(MPI_COMM_WORLD, rc);

@@ -11,6 +11,7 @@
 #include "depthfuse/fileio.h"
 #include "depthfuse/h5store.h"
 #include "depthfuse/json.h"
+#include "depthfuse/pipeline.h"
 #include "depthfuse/safetensors.h"
 #include "depthfuse/tensors.h"
 
@@ -101,10 +102,11 @@ int model_write_hf(const Model *m, const Topology *t, const char *dir, uint64_t 
     for (int i = 0; i < n; i++) dtype[i] = tensor_ref_data(m, &refs[i]) ? (int)tensor_ref_dtype(m, &refs[i]) : -1;
     if (t) MPI_Allreduce(MPI_IN_PLACE, dtype, n, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     /* shard plan: HF order, a new shard at a stage boundary or when the size limit would be passed */
-    int nshards = 0;
+    int nshards = 0, *bstage = df_calloc((size_t)m->cfg.n_layers + 1, sizeof(int));
+    if (t) model_block_stages(t, m, bstage);
     uint64_t cur = 0;
     for (int i = 0; i < n; i++) {
-        stage[i] = refs[i].kind == TK_EMBED ? 0 : refs[i].kind == TK_BLOCK ? (t ? topology_stage_of(t, refs[i].layer) : 0) : P - 1;
+        stage[i] = refs[i].kind == TK_EMBED ? 0 : refs[i].kind == TK_BLOCK ? bstage[refs[i].layer] : P - 1;
         uint64_t nb = tensor_ref_numel(&refs[i]) * df_dtype_size((DfDtype)dtype[i]);
         if (i == 0 || stage[i] != stage[i - 1] || (cur > 0 && cur + nb > max_shard_bytes)) {
             nshards++;
@@ -146,6 +148,7 @@ int model_write_hf(const Model *m, const Topology *t, const char *dir, uint64_t 
     }
     rc = agree(t, rc);
     free(ws);
+    free(bstage);
     free(tmp);
     free(refs);
     free(dtype);
