@@ -5,6 +5,7 @@
 # Usage: cli_importance.sh MPIEXEC [MPI PREFLAGS...]
 set -eu
 mpiexec=$1; shift
+MPIFLAGS="$*"   # flags without spaces (--oversubscribe --allow-run-as-root)
 out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
 run() { # np P tag [extra flags]
     np=$1; P=$2; tag=$3; shift 3
