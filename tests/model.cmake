@@ -11,3 +11,5 @@ df_test_exe(test_ops test_ops.c)
 df_test(ops 0 $<TARGET_FILE:test_ops>)
 df_test_exe(test_safetensors test_safetensors.c)
 df_test(safetensors 0 $<TARGET_FILE:test_safetensors>)
+df_test(ppl_reference 0 sh ${CMAKE_CURRENT_SOURCE_DIR}/cli_ppl.sh
+        "brown.test.txt nlpc.test.txt kjv.test.txt wordnet.test.txt" "1:1" ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})
