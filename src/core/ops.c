@@ -1,4 +1,7 @@
-/* Fast paths of the decoder ops (see include/depthfuse/ops.h); naive twins in ops_ref.c. */
+/* Fast paths of the decoder ops (see include/depthfuse/ops.h); naive twins in ops_ref.c.
+ * Only the GEMMs are threaded (OpenBLAS's pool); everything else runs on the calling thread. An
+ * OpenMP pool beside OpenBLAS's spins for milliseconds after each parallel region and takes a core
+ * from the GEMM that follows: 30% of the forward on 2 cores (docs/performance.md). */
 #include "depthfuse/ops.h"
 
 #include <cblas.h>
@@ -13,7 +16,6 @@ void embedding_forward(float *out, const int32_t *ids, const float *table, int N
 }
 
 void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps) {
-#pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         const float *xr = x + (size_t)n * C;
         float *o = out + (size_t)n * C;
@@ -53,7 +55,6 @@ void rope_free(Rope *r) {
 
 void rope_forward(float *x, const Rope *r, int B, int T, int nheads, int ld) {
     const int half = r->half;
-#pragma omp parallel for schedule(static)
     for (int bt = 0; bt < B * T; bt++) {
         const int t = bt % T;
         const float *c = r->cos + (size_t)t * half, *s = r->sin + (size_t)t * half;
@@ -92,7 +93,6 @@ void attention_forward(float *out, float *lse, const float *q, int ldq, const fl
                 /* S[g*m, ncol] = scale * Qc Kc^T */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g * m, ncol, hd, scale, qb, hd,
                             kb + (size_t)kh * hd, ldkv, 0.0f, sb, ncol);
-#pragma omp parallel for schedule(static)
                 for (int row = 0; row < g * m; row++) {
                     const int t = r0 + row % m; /* query position: keys 0..t are visible */
                     float *s = sb + (size_t)row * ncol;
@@ -124,7 +124,6 @@ void attention_forward(float *out, float *lse, const float *q, int ldq, const fl
 }
 
 void swiglu_forward(float *out, const float *gu, int N, int Hi) {
-#pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         const float *g = gu + (size_t)n * 2 * Hi, *u = g + Hi;
         float *o = out + (size_t)n * Hi;
@@ -133,7 +132,6 @@ void swiglu_forward(float *out, const float *gu, int N, int Hi) {
 }
 
 void residual_forward(float *x, const float *y, size_t n) {
-#pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
@@ -150,7 +148,6 @@ double cross_entropy_forward(float *nll, const float *logits, const int32_t *tar
     double total = 0.0;
     /* per-row values first, then a fixed-order sum: the result does not depend on thread count */
     double *rows = df_malloc((size_t)N * sizeof(double));
-#pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         rows[n] = 0.0;
         if (targets[n] < 0) continue;
