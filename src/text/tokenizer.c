@@ -1,0 +1,136 @@
+/* tokenizer_load: a tokenizer.json (or a model folder holding one) compiled into the pipeline of
+ * tok_internal.h. Every component the file names is either implemented or refused by name. */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "depthfuse/error.h"
+#include "depthfuse/fileio.h"
+#include "depthfuse/json.h"
+#include "tok_internal.h"
+
+enum { DEFAULT_CHUNK = 256 << 10, MAX_THREADS = 64 };
+
+int json_only_keys(const cJSON *o, const char *const *keys, const char *what) {
+    const cJSON *it;
+    cJSON_ArrayForEach(it, o) {
+        int known = 0;
+        for (const char *const *k = keys; *k && !known; k++) known = !strcmp(it->string, *k);
+        if (!known) return df_fail("%s: option \"%s\" is not supported", what, it->string);
+    }
+    return 0;
+}
+
+/* truncation and padding change the ids of a single text; depthfuse tokenizes whole texts */
+static int check_top(const cJSON *root, const char *file) {
+    static const char *const keys[] = {"version", "truncation", "padding", "added_tokens", "normalizer",
+                                       "pre_tokenizer", "post_processor", "decoder", "model", NULL};
+    DF_TRY(json_only_keys(root, keys, file));
+    static const char *const off[] = {"truncation", "padding"};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(root, off[i]);
+        if (x && !cJSON_IsNull(x)) return df_fail("%s: %s is not supported (it must be null)", file, off[i]);
+    }
+    return 0;
+}
+
+/* ids of added tokens join the model's; an id both name must be the same token */
+static int merge_added_ids(Tokenizer *t) {
+    int max = t->nid - 1;
+    for (int i = 0; i < t->added.n; i++)
+        if (t->added.tok[i].id > max) max = t->added.tok[i].id;
+    t->id_text = df_realloc(t->id_text, sizeof(char *) * (size_t)(max + 1));
+    for (int i = t->nid; i <= max; i++) t->id_text[i] = NULL;
+    t->nid = max + 1;
+    StrMap special = {0};
+    strmap_init(&special, (size_t)t->added.n);
+    for (int i = 0; i < t->added.n; i++) {
+        const AddedToken *a = &t->added.tok[i];
+        char *old = t->id_text[a->id];
+        if (old && strcmp(old, a->content))
+            return df_fail("%s: added token '%s' has id %d, which the vocab gives to '%s'", t->path, a->content, a->id, old);
+        free(old);
+        t->id_text[a->id] = df_strdup(a->content);
+        if (a->special) strmap_put(&special, a->content, a->len, 1);
+    }
+    /* decode(skip_special) compares token strings with the special tokens, as the reference does */
+    t->is_special = df_calloc((size_t)t->nid, 1);
+    for (int i = 0; i < t->nid; i++)
+        if (t->id_text[i]) t->is_special[i] = strmap_get(&special, t->id_text[i], strlen(t->id_text[i])) >= 0;
+    strmap_free(&special);
+    return 0;
+}
+
+static int parse(Tokenizer *t, const cJSON *root) {
+    const char *f = t->path;
+    if (!cJSON_IsObject(root)) return df_fail("%s: not a tokenizer.json object", f);
+    DF_TRY(check_top(root, f));
+    int byte_level;
+    DF_TRY(normalize_parse(cJSON_GetObjectItemCaseSensitive(root, "normalizer"), &t->norm, &t->nnorm, t->ncopies, f));
+    DF_TRY(pretokenize_parse(cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), &t->pre, &t->npre, &byte_level,
+                             t->ncopies, f));
+    DF_TRY(bpe_parse(&t->bpe, cJSON_GetObjectItemCaseSensitive(root, "model"), byte_level, &t->id_text, &t->nid, f));
+    DF_TRY(added_parse(&t->added, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), t->norm, t->nnorm, f));
+    DF_TRY(merge_added_ids(t));
+    DF_TRY(postprocess_parse(&t->post, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), f));
+    DF_TRY(decode_parse(cJSON_GetObjectItemCaseSensitive(root, "decoder"), &t->dec, &t->ndec, &t->has_decoder, f));
+    int has_split = 0;
+    for (int i = 0; i < t->npre; i++) has_split |= t->pre[i].kind == PRE_SPLIT;
+    if (!has_split) tokenizer_build_pairs(t);
+    return 0;
+}
+
+int tokenizer_load(Tokenizer **out, const char *path) {
+    *out = NULL;
+    char *file = df_is_dir(path) ? df_path_join(path, "tokenizer.json") : df_strdup(path);
+    if (!df_exists(file)) {
+        int rc = df_fail("%s: no tokenizer.json there", df_is_dir(path) ? path : file);
+        free(file);
+        return rc;
+    }
+    cJSON *root;
+    if (df_json_load(file, &root) < 0) {
+        free(file);
+        return -1;
+    }
+    Tokenizer *t = df_calloc(1, sizeof(Tokenizer));
+    t->path = file;
+    t->chunk_bytes = DEFAULT_CHUNK;
+    t->ncopies = omp_get_max_threads();
+    if (t->ncopies > MAX_THREADS) t->ncopies = MAX_THREADS;
+    if (t->ncopies < 1) t->ncopies = 1;
+    int rc = parse(t, root);
+    cJSON_Delete(root);
+    if (rc < 0) {
+        tokenizer_free(t);
+        return -1;
+    }
+    *out = t;
+    return 0;
+}
+
+void tokenizer_free(Tokenizer *t) {
+    if (!t) return;
+    bpe_free(&t->bpe);
+    for (int i = 0; i < t->nid; i++) free(t->id_text[i]);
+    free(t->id_text);
+    free(t->is_special);
+    added_free(&t->added);
+    normalize_free(t->norm, t->nnorm);
+    pretokenize_free(t->pre, t->npre);
+    free(t->post.prefix);
+    free(t->post.suffix);
+    decode_free(t->dec, t->ndec);
+    strmap_free(&t->pairs);
+    free(t->path);
+    free(t);
+}
+
+int tokenizer_vocab_size(const Tokenizer *t) { return t->nid; }
+
+int tokenizer_bos_id(const Tokenizer *t) { return t->post.nprefix == 1 ? t->post.prefix[0] : -1; }
+
+void tokenizer_set_replace_invalid(Tokenizer *t, int on) { t->replace_invalid = on; }
+
+void tokenizer_set_chunk_bytes(Tokenizer *t, size_t bytes) { t->chunk_bytes = bytes ? bytes : DEFAULT_CHUNK; }
