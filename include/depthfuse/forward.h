@@ -34,5 +34,8 @@ void model_logits(float *logits, const Model *m, const float *x, int N);
 /* sum over rows of -log p(targets[n]) (rows with target < 0 skipped); nll[N] per row if not NULL.
  * Works through the vocabulary a slab of rows at a time, so [N,V] logits never exist at once. */
 double model_nll(float *nll, const Model *m, const float *x, const int32_t *targets, int N);
+/* Per row of x[N,H]: lp[n] = log p(targets[n]) (targets >= 0) and greedy[n] = the argmax of the
+ * logits (the first on ties), slabbed over the vocabulary like model_nll. For continuation scoring. */
+void model_target_logprobs(float *lp, int32_t *greedy, const Model *m, const float *x, const int32_t *targets, int N);
 
 #endif

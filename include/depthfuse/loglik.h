@@ -1,0 +1,30 @@
+/* Log-likelihood of continuations, the primitive of zero-shot scoring: for each sequence, the sum of
+ * log p(token | everything before it) over its last n_cont tokens, and whether greedy decoding
+ * would have produced exactly those tokens. Each sequence is its own row of a micro-batch (the
+ * model sees it minus its last token); rows are sorted by length so that padding stays small. */
+#ifndef DEPTHFUSE_LOGLIK_H
+#define DEPTHFUSE_LOGLIK_H
+#include <mpi.h>
+#include <stdint.h>
+
+#include "depthfuse/pipeline.h"
+
+typedef struct {
+    int n;          /* sequences */
+    int32_t *ids;   /* sequence i is ids[off[i] .. off[i+1]) */
+    int64_t *off;   /* [n+1] */
+    int *n_cont;    /* [n]: 1 <= n_cont[i] < length of sequence i */
+} LoglikSet;
+
+void loglik_set_push(LoglikSet *s, const int32_t *ids, int len, int n_cont);
+void loglik_set_free(LoglikSet *s);
+/* rank 0's set to every rank of comm */
+void loglik_set_bcast(LoglikSet *s, MPI_Comm comm);
+
+/* Collective over the world, the set on every rank. ll[n] and greedy[n] (0/1) on every rank. Each
+ * value is computed by one rank and reduced with zeros elsewhere, so the layout changes it only
+ * through float rounding in the forward. */
+int loglik_eval(double *ll, int *greedy, const Topology *t, const Model *m, const LoglikSet *s, int tokens_per_mb,
+                const char *label);
+
+#endif
