@@ -2,3 +2,11 @@
 # CLI round trips and errors.
 df_test_exe(test_tok_probes test_tok_probes.c)
 df_test(tok_probes 0 $<TARGET_FILE:test_tok_probes>)
+df_test_exe(test_tok_oracle test_tok_oracle.c)
+foreach(tk base16L:models/base-16L llama2:tokenizers/llama2-hf llama3:tokenizers/llama3-hf)
+  string(REPLACE ":" ";" tk ${tk})
+  list(GET tk 0 name)
+  list(GET tk 1 dir)
+  df_test(tok_oracle_${name} 0 sh ${CMAKE_CURRENT_SOURCE_DIR}/tok_oracle.sh ${PROJECT_SOURCE_DIR}/tools/oracle
+          ${DF_FIXTURES}/${dir}/tokenizer.json $<TARGET_FILE:test_tok_oracle>)
+endforeach()

@@ -1,0 +1,142 @@
+/* The oracle test: every case of a file written by tools/oracle/oracle.js (the inputs with the ids
+ * and decoded text of Hugging Face tokenizers) is tokenized by depthfuse, which must give identical
+ * ids; decoding the reference ids must give the reference's text; and where the reference round
+ * trips (decode(encode(x)) == x), so must depthfuse.
+ *   test_tok_oracle ORACLE_FILE TOKENIZER */
+#include <stdint.h>
+
+#include "depthfuse/error.h"
+#include "depthfuse/fileio.h"
+#include "depthfuse/log.h"
+#include "depthfuse/tokenizer.h"
+#include "test_util.h"
+
+typedef struct {
+    const char *p, *end;
+} Reader;
+
+static int take(Reader *r, void *dst, size_t n) {
+    if ((size_t)(r->end - r->p) < n) return -1;
+    memcpy(dst, r->p, n);
+    r->p += n;
+    return 0;
+}
+
+static int take_span(Reader *r, const char **s, uint64_t *n, size_t elsize) {
+    if (take(r, n, 8) < 0 || *n > (uint64_t)(r->end - r->p) / elsize) return -1;
+    *s = r->p;
+    r->p += *n * elsize;
+    return 0;
+}
+
+typedef struct {
+    char name[16];
+    size_t cases, ids, id_mismatch, dec_mismatch, roundtrips, rt_fail;
+} Group;
+
+static Group *group_of(Group *g, int *ng, const char *case_name) {
+    size_t k = strcspn(case_name, ":");
+    for (int i = 0; i < *ng; i++)
+        if (strlen(g[i].name) == k && !strncmp(g[i].name, case_name, k)) return &g[i];
+    Group *n = &g[(*ng)++];
+    memset(n, 0, sizeof *n);
+    snprintf(n->name, sizeof n->name, "%.*s", (int)k, case_name);
+    return n;
+}
+
+static void show_ids(const Tokenizer *tok, const char *label, const int32_t *ids, size_t n, size_t at) {
+    size_t a = at > 4 ? at - 4 : 0, b = at + 6 < n ? at + 6 : n;
+    fprintf(stderr, "    %s:", label);
+    for (size_t i = a; i < b; i++) {
+        char *s;
+        size_t len;
+        if (tokenizer_decode(tok, ids + i, 1, 0, &s, &len) == 0) {
+            fprintf(stderr, " %d'%s'", ids[i], s);
+            free(s);
+        }
+    }
+    fprintf(stderr, "\n");
+}
+
+int main(int argc, char **argv) {
+    test_init(&argc, &argv);
+    if (argc != 3) {
+        fprintf(stderr, "usage: test_tok_oracle ORACLE_FILE TOKENIZER\n");
+        return 2;
+    }
+    char *data;
+    size_t len;
+    Tokenizer *tok;
+    CHECK(df_read_file(argv[1], &data, &len) == 0, "%s", df_errmsg());
+    CHECK(tokenizer_load(&tok, argv[2]) == 0, "%s", df_errmsg());
+    if (g_failures) return test_end("tok_oracle");
+    Reader r = {data, data + len};
+    char magic[10];
+    CHECK(take(&r, magic, 10) == 0 && !memcmp(magic, "DFORACLE1\n", 10), "%s: not an oracle file", argv[1]);
+    Group groups[8];
+    int ng = 0, shown = 0;
+    double t_enc = 0;
+    while (g_failures == 0 && r.p < r.end) {
+        uint32_t nlen;
+        char name[256];
+        const char *text, *ref_ids, *ref_dec;
+        uint64_t tlen, nids, dlen;
+        if (take(&r, &nlen, 4) < 0 || nlen >= sizeof name || take(&r, name, nlen) < 0 ||
+            take_span(&r, &text, &tlen, 1) < 0 || take_span(&r, &ref_ids, &nids, 4) < 0 ||
+            take_span(&r, &ref_dec, &dlen, 1) < 0 || ng == 8) {
+            CHECK(0, "%s: truncated or malformed", argv[1]);
+            break;
+        }
+        name[nlen] = 0;
+        int32_t *want = df_malloc(nids * 4 + 4);
+        memcpy(want, ref_ids, nids * 4);
+        Group *g = group_of(groups, &ng, name);
+        g->cases++;
+        g->ids += nids;
+
+        IdVec got = {0};
+        double t0 = df_now();
+        CHECK(tokenizer_encode(tok, text, tlen, 0, &got) == 0, "%s: %s", name, df_errmsg());
+        t_enc += df_now() - t0;
+        size_t first = 0;
+        while (first < got.n && first < nids && got.ids[first] == want[first]) first++;
+        if (first < got.n || first < nids) {
+            g->id_mismatch++;
+            if (shown++ < 3) {
+                fprintf(stderr, "MISMATCH %s: %zu ids (reference %llu), first difference at id %zu\n", name, got.n,
+                        (unsigned long long)nids, first);
+                show_ids(tok, "reference", want, nids, first);
+                show_ids(tok, "depthfuse", got.ids, got.n, first);
+            }
+        }
+        char *dec;
+        size_t declen;
+        CHECK(tokenizer_decode(tok, want, nids, 0, &dec, &declen) == 0, "%s: %s", name, df_errmsg());
+        if (declen != dlen || memcmp(dec, ref_dec, dlen)) {
+            g->dec_mismatch++;
+            if (shown++ < 3) fprintf(stderr, "DECODE MISMATCH %s\n", name);
+        }
+        free(dec);
+        if (dlen == tlen && !memcmp(ref_dec, text, tlen)) {
+            g->roundtrips++;
+            CHECK(tokenizer_decode(tok, got.ids, got.n, 0, &dec, &declen) == 0, "%s: %s", name, df_errmsg());
+            if (declen != tlen || memcmp(dec, text, tlen)) g->rt_fail++;
+            free(dec);
+        }
+        idvec_free(&got);
+        free(want);
+    }
+    size_t bad = 0;
+    for (int i = 0; i < ng; i++) {
+        const Group *g = &groups[i];
+        printf("%-7s %5zu cases %9zu ids: %zu id mismatches, %zu decode mismatches, %zu/%zu round trips fail\n",
+               g->name, g->cases, g->ids, g->id_mismatch, g->dec_mismatch, g->rt_fail, g->roundtrips);
+        bad += g->id_mismatch + g->dec_mismatch + g->rt_fail;
+    }
+    printf("depthfuse encode time %.2f s\n", t_enc);
+    CHECK(ng >= 3, "expected file, c4 and stress cases, found %d groups", ng);
+    CHECK(bad == 0, "%zu mismatches against the reference", bad);
+    tokenizer_free(tok);
+    free(data);
+    return test_end("tok_oracle");
+}
