@@ -10,3 +10,5 @@ foreach(tk base16L:models/base-16L llama2:tokenizers/llama2-hf llama3:tokenizers
   df_test(tok_oracle_${name} 0 sh ${CMAKE_CURRENT_SOURCE_DIR}/tok_oracle.sh ${PROJECT_SOURCE_DIR}/tools/oracle
           ${DF_FIXTURES}/${dir}/tokenizer.json $<TARGET_FILE:test_tok_oracle>)
 endforeach()
+df_test_exe(test_tok_parallel test_tok_parallel.c)
+df_test(tok_parallel 0 $<TARGET_FILE:test_tok_parallel>)
