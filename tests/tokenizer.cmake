@@ -12,3 +12,4 @@ foreach(tk base16L:models/base-16L llama2:tokenizers/llama2-hf llama3:tokenizers
 endforeach()
 df_test_exe(test_tok_parallel test_tok_parallel.c)
 df_test(tok_parallel 0 $<TARGET_FILE:test_tok_parallel>)
+df_test(tok_cli 0 sh ${CMAKE_CURRENT_SOURCE_DIR}/tok_cli.sh ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})
