@@ -223,7 +223,7 @@ static void run_unit(const Tokenizer *t, const Pieces *ps, Unit *u, Work *w) {
         return;
     case UNIT_WORD: bpe_word(&t->bpe, w, u->s + u->a, u->b - u->a, u->whole, &u->ids); return;
     case UNIT_STEPS: pretok_run(t, w, u->k, u->s + u->a, u->b - u->a, u->at_origin && u->first, &u->ids); return;
-    case UNIT_SYNC: sync_emit(t, u, w); return;
+    case UNIT_SYNC: sync_scan(t, u, w); return;
     }
 }
 
@@ -265,26 +265,31 @@ int tokenizer_encode_stats(const Tokenizer *t, const char *text, size_t len, int
     for (int i = 0; i < threads; i++) work_init(&works[i], i);
 
     #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (size_t i = 0; i < us.n; i++) {
-        Unit *u = &us.u[i];
-        if (u->kind == UNIT_SYNC) sync_scan(t, u, &works[omp_get_thread_num()]);
-        else run_unit(t, &ps, u, &works[omp_get_thread_num()]);
-    }
+    for (size_t i = 0; i < us.n; i++) run_unit(t, &ps, &us.u[i], &works[omp_get_thread_num()]);
     #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (size_t i = 0; i < us.n; i++)
         if (us.u[i].kind == UNIT_SYNC && i + 1 < us.n && us.u[i + 1].kind == UNIT_SYNC && !us.u[i + 1].first)
-            sync_extend(t, &us.u[i], &us.u[i + 1], works[omp_get_thread_num()].thread);
+            sync_extend(t, &us.u[i], &us.u[i + 1], &works[omp_get_thread_num()]);
     sync_check(&us);
     #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (size_t i = 0; i < us.n; i++)
-        if (us.u[i].kind == UNIT_SYNC) run_unit(t, &ps, &us.u[i], &works[omp_get_thread_num()]);
+    for (size_t i = 0; i < us.n; i++) {
+        Unit *u = &us.u[i];
+        if (!u->serial) continue;
+        u->ids.n = 0;
+        pretok_run(t, &works[omp_get_thread_num()], u->k, u->s, u->n, u->at_origin, &u->ids);
+    }
 
     if (stats) count_units(&us, stats);
     if (add_special) idvec_append(out, t->post.prefix, (size_t)t->post.nprefix);
     for (size_t i = 0; i < us.n; i++) {
-        idvec_append(out, us.u[i].ids.ids, us.u[i].ids.n);
-        idvec_free(&us.u[i].ids);
-        free(us.u[i].segs.seg);
+        Unit *u = &us.u[i];
+        if (u->kind == UNIT_SYNC) sync_collect(u, out);
+        else idvec_append(out, u->ids.ids, u->ids.n);
+        idvec_free(&u->ids);
+        idvec_free(&u->ext_ids);
+        free(u->segs.seg);
+        free(u->ext.seg);
+        free(u->id_end);
     }
     if (add_special) idvec_append(out, t->post.suffix, (size_t)t->post.nsuffix);
     for (int i = 0; i < threads; i++) work_free(&works[i]);

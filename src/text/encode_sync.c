@@ -6,12 +6,15 @@
  * there, and an empty match is judged against it). The pattern always sees the whole piece, so
  * lookaheads read the same characters whatever chunk is being scanned. Chunk 0 starts where the
  * true scan starts. Every other chunk starts at a guessed state (its first byte, no previous match)
- * and records its segments. Each chunk then runs on past its end until it ends a match at an offset
- * where the next chunk also ended a match: from there both scans are the same scan, so the next
- * chunk's segments after that point are the true ones, and by induction every chunk's are. If the
- * runs never meet inside the next chunk's segments, the piece is scanned again whole. */
+ * and records its segments, tokenizing them as it goes (Isolated and Removed make each segment a
+ * piece of its own). Each chunk then runs on past its end until it ends a match at an offset where
+ * the next chunk also ended a match: from there both scans are the same scan, so the next chunk's
+ * segments after that point are the true ones, and by induction every chunk's are. The ids of the
+ * segments before that point are dropped. If the runs never meet inside the next chunk's segments,
+ * the piece is tokenized again whole. */
 #include <stdlib.h>
 
+#include "depthfuse/error.h"
 #include "encode_units.h"
 
 void sync_scan(const Tokenizer *t, Unit *u, Work *w) {
@@ -21,6 +24,8 @@ void sync_scan(const Tokenizer *t, Unit *u, Work *w) {
     split_scan(st, w->thread, u->s, u->n, last ? u->n + 1 : u->b, &u->fs, &u->segs);
     size_t end = u->segs.n ? seg_end(u->segs.seg[u->segs.n - 1]) : u->a;
     if (last && end < u->n) segs_push(&u->segs, u->n, st->invert);
+    u->id_end = df_malloc(sizeof(size_t) * (u->segs.n + 1));
+    split_emit(t, w, u->k, u->s, &u->segs, 0, u->segs.n, u->a, u->at_origin, &u->ids, u->id_end);
 }
 
 /* index of the match among nx's segments that ends at e; -1 when none */
@@ -44,27 +49,29 @@ static size_t last_match_end(const Unit *nx, int invert) {
     return 0;
 }
 
-void sync_extend(const Tokenizer *t, Unit *u, Unit *nx, int thread) {
+static int in_step(Unit *u, Unit *nx, int invert, size_t e) {
+    long idx = match_ending_at(nx, invert, e);
+    if (idx < 0) return 0;
+    nx->skip = (size_t)idx + 1;
+    return 1;
+}
+
+void sync_extend(const Tokenizer *t, Unit *u, Unit *nx, Work *w) {
     const PreStep *st = &t->pre[u->k];
     size_t horizon = last_match_end(nx, st->invert);
-    long idx;
     if (!horizon) {
         u->failed = 1;
         return;
     }
-    if (u->fs.has_match && (idx = match_ending_at(nx, st->invert, u->fs.last_match_end)) >= 0) {
-        nx->skip = (size_t)idx + 1;
-        return;
-    }
+    if (u->fs.has_match && in_step(u, nx, st->invert, u->fs.last_match_end)) return;
     FindState fs = u->fs;
-    size_t prev = u->segs.n ? seg_end(u->segs.seg[u->segs.n - 1]) : u->a, b, e;
-    while (pattern_next(&st->pat, thread, u->s, u->n, u->n + 1, &fs, &b, &e)) {
+    size_t start = u->segs.n ? seg_end(u->segs.seg[u->segs.n - 1]) : u->a, prev = start, b, e;
+    while (pattern_next(&st->pat, w->thread, u->s, u->n, u->n + 1, &fs, &b, &e) && e <= horizon) {
         if (b > prev) segs_push(&u->ext, b, st->invert);
         segs_push(&u->ext, e, !st->invert);
         prev = e;
-        if (e > horizon) break;
-        if ((idx = match_ending_at(nx, st->invert, e)) >= 0) {
-            nx->skip = (size_t)idx + 1;
+        if (in_step(u, nx, st->invert, e)) {
+            split_emit(t, w, u->k, u->s, &u->ext, 0, u->ext.n, start, u->at_origin, &u->ext_ids, NULL);
             return;
         }
     }
@@ -83,14 +90,10 @@ void sync_check(Units *us) {
     }
 }
 
-void sync_emit(const Tokenizer *t, Unit *u, Work *w) {
+void sync_collect(const Unit *u, IdVec *out) {
     if (u->dead) return;
-    if (u->serial) {
-        pretok_run(t, w, u->k, u->s, u->n, u->at_origin, &u->ids);
-        return;
-    }
-    size_t prev = u->skip ? seg_end(u->segs.seg[u->skip - 1]) : u->a;
-    split_emit(t, w, u->k, u->s, &u->segs, u->skip, u->segs.n, prev, u->at_origin, &u->ids);
-    if (u->segs.n) prev = seg_end(u->segs.seg[u->segs.n - 1]);
-    split_emit(t, w, u->k, u->s, &u->ext, 0, u->ext.n, prev, u->at_origin, &u->ids);
+    size_t from = u->serial || !u->skip ? 0 : u->id_end[u->skip - 1];
+    for (size_t i = from; i < u->ids.n; i++) idvec_push(out, u->ids.ids[i]);
+    if (!u->serial)
+        for (size_t i = 0; i < u->ext_ids.n; i++) idvec_push(out, u->ext_ids.ids[i]);
 }

@@ -31,6 +31,8 @@ typedef struct {
     /* SYNC */
     FindState fs;             /* scan state at the end of this unit's own range */
     Segs segs, ext;           /* segments of its range; of its run past the end until in step */
+    size_t *id_end;           /* ids.n after each segment of segs */
+    IdVec ext_ids;            /* ids of ext */
     size_t skip;              /* leading segments the previous unit's run covered */
     int failed, serial, dead;
     IdVec ids;
@@ -44,13 +46,13 @@ typedef struct {
     size_t n;
 } Bufs;
 
-/* phase 1: segments of [a, b) from a guessed start state */
+/* phase 1: segments of [a, b) from a guessed start state, and their ids */
 void sync_scan(const Tokenizer *t, Unit *u, Work *w);
 /* phase 2: run u's scan past b until it ends a match where nx's scan ended one too */
-void sync_extend(const Tokenizer *t, Unit *u, Unit *nx, int thread);
-/* a piece whose runs did not meet is redone whole by its first unit */
+void sync_extend(const Tokenizer *t, Unit *u, Unit *nx, Work *w);
+/* a piece whose runs did not meet is redone whole by its first unit (serial) */
 void sync_check(Units *us);
-/* phase 3: the pieces of u's segments through the remaining steps and the model */
-void sync_emit(const Tokenizer *t, Unit *u, Work *w);
+/* the unit's true ids onto out */
+void sync_collect(const Unit *u, IdVec *out);
 
 #endif

@@ -155,15 +155,17 @@ static int piece_ends(SplitBehavior b, const Segs *g, size_t i, size_t to) {
 }
 
 void split_emit(const Tokenizer *t, Work *w, int k, const char *s, const Segs *g, size_t from, size_t to,
-                size_t prev, int at_origin, IdVec *out) {
+                size_t prev, int at_origin, IdVec *out, size_t *id_end) {
     const PreStep *st = &t->pre[k];
     size_t start = prev;
     for (size_t i = from; i < to; i++) {
         size_t end = seg_end(g->seg[i]);
-        if (!piece_ends(st->behavior, g, i, to)) continue;
-        if (!(st->behavior == SPLIT_REMOVED && seg_match(g->seg[i])))
-            pretok_run(t, w, k + 1, s + start, end - start, at_origin && start == 0, out);
-        start = end;
+        if (piece_ends(st->behavior, g, i, to)) {
+            if (!(st->behavior == SPLIT_REMOVED && seg_match(g->seg[i])))
+                pretok_run(t, w, k + 1, s + start, end - start, at_origin && start == 0, out);
+            start = end;
+        }
+        if (id_end) id_end[i] = out->n;
     }
 }
 
@@ -197,7 +199,7 @@ void pretok_run(const Tokenizer *t, Work *w, int k, const char *s, size_t n, int
         FindState fs = find_start(0);
         split_scan(st, w->thread, s, n, n + 1, &fs, g);
         if (!g->n || seg_end(g->seg[g->n - 1]) < n) segs_push(g, n, st->invert);
-        split_emit(t, w, k, s, g, 0, g->n, 0, at_origin, out);
+        split_emit(t, w, k, s, g, 0, g->n, 0, at_origin, out, NULL);
         return;
     }
     }

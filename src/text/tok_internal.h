@@ -238,9 +238,9 @@ void pretok_run(const Tokenizer *t, Work *w, int k, const char *s, size_t n, int
  * limit (phase 1 of a chunk), appended to g */
 void split_scan(const PreStep *st, int thread, const char *s, size_t n, size_t limit, FindState *fs, Segs *g);
 /* pieces of segments g[from..to) (previous end prev) under a split behavior, each run through
- * steps [k+1, npre) and the model */
+ * steps [k+1, npre) and the model; id_end (may be NULL) gets out->n after each segment */
 void split_emit(const Tokenizer *t, Work *w, int k, const char *s, const Segs *g, size_t from, size_t to,
-                size_t prev, int at_origin, IdVec *out);
+                size_t prev, int at_origin, IdVec *out, size_t *id_end);
 /* the byte offset in s of a cut between two words with no pre-tokenizer that no merge can cross,
  * searching forward from near; n when there is none */
 size_t bpe_safe_cut(const Tokenizer *t, const char *s, size_t n, size_t near);
