@@ -221,7 +221,7 @@ static void run_unit(const Tokenizer *t, const Pieces *ps, Unit *u, Work *w) {
             else pretok_run(t, w, 0, p->s, p->n, p->at_origin, &u->ids);
         }
         return;
-    case UNIT_WORD: bpe_word(&t->bpe, w, u->s + u->a, u->b - u->a, u->whole, &u->ids); return;
+    case UNIT_WORD: bpe_text(t, w, u->s + u->a, u->b - u->a, u->whole, &u->ids); return;
     case UNIT_STEPS: pretok_run(t, w, u->k, u->s + u->a, u->b - u->a, u->at_origin && u->first, &u->ids); return;
     case UNIT_SYNC: sync_scan(t, u, w); return;
     }

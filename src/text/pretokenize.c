@@ -172,7 +172,7 @@ void split_emit(const Tokenizer *t, Work *w, int k, const char *s, const Segs *g
 void pretok_run(const Tokenizer *t, Work *w, int k, const char *s, size_t n, int at_origin, IdVec *out) {
     if (n == 0) return;   /* empty pieces are dropped */
     if (k == t->npre) {
-        bpe_word(&t->bpe, w, s, n, 1, out);
+        bpe_text(t, w, s, n, 1, out);
         return;
     }
     const PreStep *st = &t->pre[k];

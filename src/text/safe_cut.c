@@ -62,3 +62,19 @@ size_t bpe_safe_cut(const Tokenizer *t, const char *s, size_t n, size_t near) {
     }
     return n;
 }
+
+/* A word of a tokenizer with no split step is often a whole text: cut it at every safe boundary,
+ * so each part is short and usually comes from the word cache. */
+void bpe_text(const Tokenizer *t, Work *w, const char *s, size_t n, int whole, IdVec *out) {
+    enum { SHORT = 64 };
+    const Bpe *m = &t->bpe;
+    if (!t->have_pairs || n <= SHORT || (whole && m->ignore_merges && strmap_get(&m->vocab, s, n) >= 0)) {
+        bpe_word(m, w, s, n, whole, out);
+        return;
+    }
+    for (size_t p = 0; p < n;) {
+        size_t q = p + bpe_safe_cut(t, s + p, n - p, 1);
+        bpe_word(m, w, s + p, q - p, 0, out);
+        p = q;
+    }
+}

@@ -244,6 +244,8 @@ void split_emit(const Tokenizer *t, Work *w, int k, const char *s, const Segs *g
 /* the byte offset in s of a cut between two words with no pre-tokenizer that no merge can cross,
  * searching forward from near; n when there is none */
 size_t bpe_safe_cut(const Tokenizer *t, const char *s, size_t n, size_t near);
+/* the model on a word that may be a whole text: cut at every safe boundary, parts through bpe_word */
+void bpe_text(const Tokenizer *t, Work *w, const char *s, size_t n, int whole, IdVec *out);
 int tokenizer_build_pairs(Tokenizer *t);
 
 #endif
