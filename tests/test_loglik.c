@@ -85,7 +85,7 @@ int main(int argc, char **argv) {
     for (int b = 0; b < 2; b++) {
         double *ll = df_malloc(sizeof(double) * (size_t)set.n);
         int *greedy = df_malloc(sizeof(int) * (size_t)set.n);
-        CHECK(loglik_eval(ll, greedy, &t, &m, &set, mb_tokens[b], "reference cases") == 0, "%s", df_errmsg());
+        CHECK(loglik_eval(ll, greedy, NULL, &t, &m, &set, mb_tokens[b], "reference cases") == 0, "%s", df_errmsg());
         double worst = 0;
         int greedy_checked = 0, greedy_hits = 0;
         for (int i = 0; i < set.n; i++) {

@@ -21,10 +21,14 @@ void loglik_set_free(LoglikSet *s);
 /* rank 0's set to every rank of comm */
 void loglik_set_bcast(LoglikSet *s, MPI_Comm comm);
 
+typedef struct {
+    long long tokens, padded; /* model inputs: the sequences' own tokens, and with the padding */
+} LoglikStats;
+
 /* Collective over the world, the set on every rank. ll[n] and greedy[n] (0/1) on every rank. Each
  * value is computed by one rank and reduced with zeros elsewhere, so the layout changes it only
- * through float rounding in the forward. */
-int loglik_eval(double *ll, int *greedy, const Topology *t, const Model *m, const LoglikSet *s, int tokens_per_mb,
-                const char *label);
+ * through float rounding in the forward. st may be NULL. */
+int loglik_eval(double *ll, int *greedy, LoglikStats *st, const Topology *t, const Model *m, const LoglikSet *s,
+                int tokens_per_mb, const char *label);
 
 #endif

@@ -22,6 +22,9 @@ typedef struct {
     double perplexity;                /* language modelling only, else NAN */
     double chance;                    /* accuracy of a uniform guess: mean of 1 / choices (0 for LM) */
     int truncated;                    /* requests cut from the left to fit the model */
+    /* model input tokens: of the sequences, with padding, and what a forward sharing each item's
+     * common prefixes would read (the tokens of the prefix tree of its sequences) */
+    long long tokens, padded, prefix_shared;
     double seconds;
 } TaskScores;
 

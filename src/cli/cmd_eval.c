@@ -1,5 +1,5 @@
-/* depthfuse eval: perplexity of a model on text files (the WikiText-2 protocol). */
-#include <cjson/cJSON.h>
+/* depthfuse eval: perplexity of a model on text files (the WikiText-2 protocol) and zero-shot
+ * accuracy on task files (scored as lm-evaluation-harness does). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,89 +9,123 @@
 #include "depthfuse/dataset.h"
 #include "depthfuse/error.h"
 #include "depthfuse/fileio.h"
-#include "depthfuse/json.h"
 #include "depthfuse/log.h"
-#include "depthfuse/perplexity.h"
+#include "depthfuse/report.h"
 #include "depthfuse/setup.h"
 
 typedef struct {
-    const char *file;
-    PplResult r;
-} PplRow;
+    const char *model, *tokenizer, *json, *report_md, *samples;
+    StrList ppl, tasks;
+    TaskReadOpts task_opts;
+    int T, P, batch_tokens;
+} EvalArgs;
 
-static int write_json(const char *out, const char *model, int T, const PplRow *rows, int n, double seconds) {
-    cJSON *root = cJSON_CreateObject(), *ppl, *tok;
-    cJSON_AddStringToObject(root, "model", model);
-    cJSON_AddNumberToObject(root, "seq_len", T);
-    ppl = cJSON_AddObjectToObject(root, "perplexity");
-    tok = cJSON_AddObjectToObject(root, "tokens");
-    for (int i = 0; i < n; i++) {
-        cJSON_AddNumberToObject(ppl, df_basename(rows[i].file), rows[i].r.ppl);
-        cJSON_AddNumberToObject(tok, df_basename(rows[i].file), (double)rows[i].r.predicted);
+static int check_args(const EvalArgs *a) {
+    if (a->ppl.n == 0 && a->tasks.n == 0)
+        return df_fail("depthfuse eval: nothing to evaluate (give --ppl FILE and/or --tasks FILE)");
+    if (a->T < 2 || a->batch_tokens < 1) return df_fail("depthfuse eval: --seq-len must be >= 2 and --batch-tokens >= 1");
+    if (a->task_opts.limit < 0) return df_fail("depthfuse eval: --limit must be >= 0");
+    if (a->samples && a->tasks.n == 0) return df_fail("depthfuse eval: --samples-out needs --tasks");
+    if (a->task_opts.labels && a->tasks.n == 0) return df_fail("depthfuse eval: --labels needs --tasks");
+    for (int i = 0; i < a->tasks.n; i++) /* the reports key tasks by file name */
+        for (int j = 0; j < i; j++)
+            if (!strcmp(df_basename(a->tasks.items[i]), df_basename(a->tasks.items[j])))
+                return df_fail("depthfuse eval: two task files are named %s (%s, %s); the reports key tasks by file name",
+                               df_basename(a->tasks.items[i]), a->tasks.items[j], a->tasks.items[i]);
+    return 0;
+}
+
+static int run_ppl(PplRow *rows, const EvalArgs *a, const Topology *t, const Model *m, const Tokenizer *tok) {
+    for (int i = 0; i < a->ppl.n; i++) {
+        IdVec ids;
+        DF_TRY(dataset_tokenize_file(&ids, tok, a->ppl.items[i], MPI_COMM_WORLD));
+        rows[i].file = a->ppl.items[i];
+        int rc = df_agree(MPI_COMM_WORLD, perplexity_eval(&rows[i].r, t, m, ids.ids, ids.n, a->T, a->batch_tokens,
+                                                          df_basename(a->ppl.items[i])));
+        idvec_free(&ids);
+        DF_TRY(rc);
     }
-    cJSON_AddNumberToObject(root, "seconds", seconds);
-    int rc = df_json_write(out, root);
-    cJSON_Delete(root);
+    return 0;
+}
+
+/* --labels is the labels file of the one PIQA-format task file */
+static int check_labels_use(const EvalArgs *a, const TaskRun *runs, int n, int done) {
+    int used = 0;
+    for (int i = 0; i < n; i++) used += runs[i].task.used_labels_option;
+    if (used > 1) return df_fail("depthfuse eval: --labels %s is one labels file, but %d task files are in the PIQA format "
+                                 "(give each its X-labels.lst instead)", a->task_opts.labels, used);
+    if (done && a->task_opts.labels && used == 0)
+        return df_fail("depthfuse eval: --labels %s given, but no task file is in the PIQA format", a->task_opts.labels);
+    return 0;
+}
+
+static int run_tasks(TaskRun *runs, const EvalArgs *a, const Topology *t, const Model *m, const Tokenizer *tok) {
+    for (int i = 0; i < a->tasks.n; i++) {
+        DF_TRY(zeroshot_eval(&runs[i], t, m, tok, a->tasks.items[i], &a->task_opts, a->batch_tokens));
+        DF_TRY(df_agree(MPI_COMM_WORLD, t->rank == 0 ? check_labels_use(a, runs, i + 1, i + 1 == a->tasks.n) : 0));
+    }
+    return 0;
+}
+
+static int write_outputs(const EvalArgs *a, const EvalReport *r) {
+    if (a->json) DF_TRY(report_json(a->json, r));
+    if (a->report_md) DF_TRY(report_markdown(a->report_md, r));
+    if (a->samples) DF_TRY(report_samples(a->samples, r->tasks, r->n_tasks));
+    return 0;
+}
+
+static int evaluate(const EvalArgs *a) {
+    const double t0 = df_now();
+    Topology topo;
+    Model m;
+    Tokenizer *tok = NULL;
+    DF_TRY(setup_model(&topo, &m, a->model, a->P));
+    PplRow *rows = df_calloc((size_t)a->ppl.n + 1, sizeof *rows);
+    TaskRun *runs = df_calloc((size_t)a->tasks.n + 1, sizeof *runs);
+    int rc = df_agree(MPI_COMM_WORLD, a->ppl.n ? config_check_seq_len(&m.cfg, a->T) : 0);
+    if (rc == 0) rc = setup_tokenizer(&tok, a->tokenizer, a->model);
+    if (rc == 0) setup_print_layout(&topo, &m);
+    if (rc == 0) rc = run_ppl(rows, a, &topo, &m, tok);
+    if (rc == 0) rc = run_tasks(runs, a, &topo, &m, tok);
+    if (rc == 0) {
+        EvalReport r = {a->model, m.cfg.n_layers, a->T, df_now() - t0, rows, a->ppl.n, runs, a->tasks.n};
+        report_print(&r);
+        rc = df_agree(MPI_COMM_WORLD, topo.rank == 0 ? write_outputs(a, &r) : 0);
+    }
+    for (int i = 0; i < a->tasks.n; i++) task_run_free(&runs[i]);
+    free(runs);
+    free(rows);
+    tokenizer_free(tok);
+    model_free(&m);
+    topology_free(&topo);
     return rc;
 }
 
 int cmd_eval(int argc, char **argv) {
-    const char *model = NULL, *json = NULL, *tokenizer = NULL;
-    StrList ppl_files = {0};
-    int T = 512, P = 1, batch_tokens = 4096;
+    EvalArgs a = {.T = 512, .P = 1, .batch_tokens = 4096};
     const ArgSpec spec[] = {
-        {"--model", ARG_STR, &model, "DIR|FILE.h5", "model: a Hugging Face folder or a depthfuse .h5", ARG_REQUIRED},
-        {"--ppl", ARG_STR_LIST, &ppl_files, "FILE", "text file to score by perplexity", 0},
-        {"--seq-len", ARG_INT, &T, "N", "tokens per perplexity window (default 512)", 0},
-        {"--json", ARG_STR, &json, "OUT", "write the results as JSON", 0},
-        {"--tokenizer", ARG_STR, &tokenizer, "PATH", "tokenizer.json or folder (default: the model's)", 0},
-        {"--pipeline", ARG_INT, &P, "P", "pipeline stages (default 1; data-parallel groups = ranks / P)", 0},
-        {"--batch-tokens", ARG_INT, &batch_tokens, "N", "tokens per micro-batch (default 4096)", 0},
+        {"--model", ARG_STR, &a.model, "DIR|FILE.h5", "model: a Hugging Face folder or a depthfuse .h5", ARG_REQUIRED},
+        {"--ppl", ARG_STR_LIST, &a.ppl, "FILE", "text file to score by perplexity", 0},
+        {"--seq-len", ARG_INT, &a.T, "N", "tokens per perplexity window (default 512)", 0},
+        {"--tasks", ARG_STR_LIST, &a.tasks, "FILE", "zero-shot task file (.jsonl, PIQA .jsonl, HellaSwag .txt; .bz2/.gz)", 0},
+        {"--limit", ARG_INT, &a.task_opts.limit, "N", "score the first N items of each task file (default all)", 0},
+        {"--labels", ARG_STR, &a.task_opts.labels, "FILE", "labels of the PIQA-format task file (default X-labels.lst)", 0},
+        {"--delimiter", ARG_STR, &a.task_opts.delimiter, "STR", "between context and choice (default \" \")", 0},
+        {"--json", ARG_STR, &a.json, "OUT", "write the results as JSON", 0},
+        {"--report-md", ARG_STR, &a.report_md, "OUT", "write the results as a Markdown report", 0},
+        {"--samples-out", ARG_STR, &a.samples, "FILE.jsonl", "write each task item's log-likelihoods and predictions", 0},
+        {"--tokenizer", ARG_STR, &a.tokenizer, "PATH", "tokenizer.json or folder (default: the model's)", 0},
+        {"--pipeline", ARG_INT, &a.P, "P", "pipeline stages (default 1; data-parallel groups = ranks / P)", 0},
+        {"--batch-tokens", ARG_INT, &a.batch_tokens, "N", "tokens per micro-batch (default 4096)", 0},
         {0}};
-    int rc = args_parse("eval", "Perplexity of a model on whole text files: the file is tokenized once without "
-                        "BOS, cut into non-overlapping windows of --seq-len tokens (the ragged tail dropped), and the "
-                        "mean negative log-likelihood of every predicted token is exponentiated.",
+    int rc = args_parse("eval", "Perplexity of a model on whole text files (tokenized once without BOS, cut into "
+                        "non-overlapping windows of --seq-len tokens, the ragged tail dropped; the mean negative "
+                        "log-likelihood of every predicted token, exponentiated) and zero-shot accuracy on task files, "
+                        "scored as lm-evaluation-harness does (acc, acc_norm, standard errors; docs/evaluation.md).",
                         spec, argc, argv, NULL, NULL);
-    if (rc == 0 && ppl_files.n == 0) rc = df_fail("depthfuse eval: nothing to evaluate (give --ppl FILE)");
-    if (rc == 0 && (T < 2 || batch_tokens < 1)) rc = df_fail("depthfuse eval: --seq-len must be >= 2 and --batch-tokens >= 1");
-    if (rc != 0) {
-        strlist_free(&ppl_files);
-        return rc < 0;
-    }
-    double t0 = df_now();
-    Topology topo;
-    Model m;
-    Tokenizer *tok = NULL;
-    PplRow *rows = df_calloc((size_t)ppl_files.n, sizeof *rows);
-    rc = setup_model(&topo, &m, model, P);
-    if (rc == 0) {
-        rc = df_agree(MPI_COMM_WORLD, config_check_seq_len(&m.cfg, T));
-        if (rc == 0) rc = setup_tokenizer(&tok, tokenizer, model);
-        if (rc == 0) setup_print_layout(&topo, &m);
-        for (int i = 0; i < ppl_files.n && rc == 0; i++) {
-            IdVec ids;
-            rc = dataset_tokenize_file(&ids, tok, ppl_files.items[i], MPI_COMM_WORLD);
-            if (rc < 0) break;
-            rows[i].file = ppl_files.items[i];
-            rc = df_agree(MPI_COMM_WORLD, perplexity_eval(&rows[i].r, &topo, &m, ids.ids, ids.n, T, batch_tokens,
-                                                          df_basename(ppl_files.items[i])));
-            idvec_free(&ids);
-        }
-        if (rc == 0) {
-            double secs = df_now() - t0;
-            df_print0("\n| %-28s | %10s | %9s | %12s |\n|%s|%s|%s|%s|\n", "file", "perplexity", "windows",
-                      "tokens", "------------------------------", "------------", "-----------", "--------------");
-            for (int i = 0; i < ppl_files.n; i++)
-                df_print0("| %-28s | %10.4f | %9d | %12lld |\n", df_basename(rows[i].file), rows[i].r.ppl,
-                          rows[i].r.windows, rows[i].r.predicted);
-            df_print0("seq-len %d, %.1f s\n", T, secs);
-            if (json) rc = df_agree(MPI_COMM_WORLD, topo.rank == 0 ? write_json(json, model, T, rows, ppl_files.n, secs) : 0);
-        }
-        tokenizer_free(tok);
-        model_free(&m);
-        topology_free(&topo);
-    }
-    free(rows);
-    strlist_free(&ppl_files);
-    return rc != 0;
+    if (rc == 0) rc = check_args(&a);
+    if (rc == 0) rc = evaluate(&a);
+    strlist_free(&a.ppl);
+    strlist_free(&a.tasks);
+    return rc < 0; /* 1: --help */
 }

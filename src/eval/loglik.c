@@ -153,10 +153,12 @@ static int check_set(const LoglikSet *s, const Model *m, const char *label) {
     return 0;
 }
 
-int loglik_eval(double *ll, int *greedy, const Topology *t, const Model *m, const LoglikSet *s, int tokens_per_mb,
-                const char *label) {
+int loglik_eval(double *ll, int *greedy, LoglikStats *st, const Topology *t, const Model *m, const LoglikSet *s,
+                int tokens_per_mb, const char *label) {
     memset(ll, 0, sizeof(double) * (size_t)s->n);
     memset(greedy, 0, sizeof(int) * (size_t)s->n);
+    LoglikStats stats = {0, 0};
+    if (st) *st = stats;
     if (s->n == 0) return 0;
     DF_TRY(check_set(s, m, label));
     int n_mb, max_rows = 1, max_T = 1;
@@ -164,6 +166,8 @@ int loglik_eval(double *ll, int *greedy, const Topology *t, const Model *m, cons
     for (int k = 0; k < n_mb; k++) {
         int rows = 0;
         for (int b = 0; b < mbs[k].B; b++) rows += s->n_cont[mbs[k].seq[b]];
+        for (int b = 0; b < mbs[k].B; b++) stats.tokens += seq_len(s, mbs[k].seq[b]) - 1;
+        stats.padded += (long long)mbs[k].B * mbs[k].T;
         max_rows = rows > max_rows ? rows : max_rows;
         max_T = mbs[k].T > max_T ? mbs[k].T : max_T;
     }
@@ -198,5 +202,6 @@ int loglik_eval(double *ll, int *greedy, const Topology *t, const Model *m, cons
     free(pad);
     free(ids);
     micro_batches_free(mbs, n_mb);
+    if (st) *st = stats;
     return rc;
 }

@@ -17,6 +17,29 @@ static int prefix_token(const Model *m, const Tokenizer *tok) {
 /* lm-evaluation-harness's max_length: the model's positions, 2048 when the config has none */
 static int max_length(const Model *m) { return m->cfg.max_position > 0 ? m->cfg.max_position : 2048; }
 
+/* the model inputs of item it's requests as a prefix tree: each adds what it does not share with an
+ * earlier one */
+static long long prefix_tree_tokens(const LoglikSet *s, const Task *t) {
+    long long total = 0;
+    for (int i = 0; i < t->n_items; i++) {
+        const TaskItem *it = &t->items[i];
+        for (int r = it->first; r < it->first + it->n; r++) {
+            const int32_t *a = s->ids + s->off[r];
+            const int64_t na = s->off[r + 1] - s->off[r] - 1;
+            int64_t shared = 0;
+            for (int q = it->first; q < r; q++) {
+                const int32_t *b = s->ids + s->off[q];
+                const int64_t nb = s->off[q + 1] - s->off[q] - 1;
+                int64_t k = 0;
+                while (k < na && k < nb && a[k] == b[k]) k++;
+                shared = k > shared ? k : shared;
+            }
+            total += na - shared;
+        }
+    }
+    return total;
+}
+
 static int prepare(TaskRun *r, LoglikSet *set, const Model *m, const Tokenizer *tok, const char *path,
                    const TaskReadOpts *o) {
     DF_TRY(task_read(&r->task, path, o));
@@ -34,8 +57,12 @@ int zeroshot_eval(TaskRun *r, const Topology *t, const Model *m, const Tokenizer
         loglik_set_bcast(&set, MPI_COMM_WORLD);
         double *ll = df_malloc(sizeof(double) * (size_t)(set.n + 1));
         int *greedy = df_malloc(sizeof(int) * (size_t)(set.n + 1));
-        rc = df_agree(MPI_COMM_WORLD, loglik_eval(ll, greedy, t, m, &set, tokens_per_mb, df_basename(path)));
+        LoglikStats st;
+        rc = df_agree(MPI_COMM_WORLD, loglik_eval(ll, greedy, &st, t, m, &set, tokens_per_mb, df_basename(path)));
         if (rc == 0 && t->rank == 0) {
+            r->s.tokens = st.tokens;
+            r->s.padded = st.padded;
+            r->s.prefix_shared = prefix_tree_tokens(&set, &r->task);
             r->ll = ll;
             r->greedy = greedy;
             r->pred = df_malloc(sizeof(int) * (size_t)r->task.n_items);
