@@ -1,6 +1,6 @@
 #!/bin/sh
 # The CLI reports a bad checkpoint in one line naming the file, and exits non-zero (single rank and
-# under mpirun). Usage: cli_errors.sh TEST_LOAD_ERRORS_BINARY MPIEXEC [MPI PREFLAGS...]
+# under mpirun, whose own notices -q silences). Usage: cli_errors.sh TEST_LOAD_ERRORS_BINARY MPIEXEC [MPI PREFLAGS...]
 set -u
 gen=$1; mpiexec=$2; shift 2
 out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
@@ -13,7 +13,7 @@ for d in "$out"/bad/*/; do
         if [ $launch = single ]; then
             "$DF_BIN" eval --model "$d" --ppl "$text" > "$out/o" 2> "$out/e"; rc=$?
         else
-            "$mpiexec" -n 2 "$@" "$DF_BIN" eval --model "$d" --ppl "$text" > "$out/o" 2> "$out/e"; rc=$?
+            "$mpiexec" -q -n 2 "$@" "$DF_BIN" eval --model "$d" --ppl "$text" > "$out/o" 2> "$out/e"; rc=$?
         fi
         lines=$(grep -c . "$out/e")
         if [ $rc -eq 0 ] || [ "$lines" -ne 1 ] || ! grep -q "$d" "$out/e"; then
