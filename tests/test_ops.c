@@ -148,6 +148,23 @@ static void test_cross_entropy(void) {
     free(z);
 }
 
+/* SiLU(g) * u over the range where exp under- and overflows */
+static void test_swiglu(void) {
+    const int N = 3, Hi = 2000;
+    float *gu = randv((size_t)N * 2 * Hi, 1), *o = df_alloc_floats((size_t)N * Hi);
+    for (int i = 0; i < N * Hi; i++) gu[(i / Hi) * 2 * Hi + i % Hi] = -120.0f + 240.0f * (float)i / (N * Hi);
+    swiglu_forward(o, gu, N, Hi);
+    double worst = 0;
+    for (int n = 0; n < N; n++)
+        for (int i = 0; i < Hi; i++) {
+            const double g = gu[n * 2 * Hi + i], u = gu[n * 2 * Hi + Hi + i], want = g / (1 + exp(-g)) * u;
+            worst = fmax(worst, fabs(o[n * Hi + i] - want) / fmax(fabs(want), 1e-30));
+        }
+    CHECK(worst < 1e-6, "swiglu: max relative error %.3g", worst);
+    free(gu);
+    free(o);
+}
+
 int main(int argc, char **argv) {
     test_init(&argc, &argv);
     test_matmul(1, 1, 1, 0);
@@ -161,5 +178,6 @@ int main(int argc, char **argv) {
     test_rope();
     test_llama3_freqs();
     test_cross_entropy();
+    test_swiglu();
     return test_end("test_ops");
 }
