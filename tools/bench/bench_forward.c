@@ -1,7 +1,7 @@
 /* Forward throughput of whole models against OpenBLAS sgemm's measured peak and against PyTorch CPU,
  * all measured in this one run with the same thread count (a benchmark, not a test: see README.md).
  *
- *   bench_forward [--seq T] [--batch B] [--repeat R] [--torch SCRIPT] MODEL_DIR...
+ *   bench_forward [--seq T] [--batch B] [--repeat R] [--torch SCRIPT] [--ops] MODEL_DIR...
  *   bench_forward --write-synthetic DIR [--layers L]
  *
  * "Forward" = embedding + every block + final norm + lm_head + NLL of the next tokens (model_nll,
@@ -38,6 +38,13 @@ static Stat stat_of(double *t, int n) {
     qsort(t, (size_t)n, sizeof *t, cmp_double);
     Stat s = {t[0], n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2])};
     return s;
+}
+
+/* user + system CPU seconds of this process (all its threads) */
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * ((double)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 static double peak_rss_bytes(void) {
@@ -246,6 +253,71 @@ static void forward_free(Forward *f) {
     free(f->tg);
 }
 
+/* ---- where the time goes ----------------------------------------------------------------------- */
+
+/* The ops of one block and the head, each timed alone at the model's shapes on the forward's own
+ * buffers (after a forward, so they hold real activations). Block ops count n_layers times. */
+enum { OP_RMSNORM, OP_QKV, OP_ROPE, OP_ATTENTION, OP_O, OP_RESIDUAL, OP_GATE_UP, OP_SWIGLU, OP_DOWN, OP_LM_HEAD, OP_NLL, N_OPS };
+static const char *const OP_NAMES[N_OPS] = {"rmsnorm (x2)", "q|k|v GEMM", "rope", "attention", "o GEMM", "residual (x2)",
+                                            "gate|up GEMM", "swiglu", "down GEMM", "lm_head GEMM alone", "model_nll"};
+
+static double op_time(Forward *f, int op, float *logits) {
+    const ModelConfig *c = &f->m->cfg;
+    const Block *blk = f->m->blocks[0];
+    BlockActs *a = &f->acts;
+    const int B = f->B, T = f->T, N = B * T, H = c->hidden, Hi = c->intermediate, hd = c->head_dim;
+    const int Q = c->n_heads * hd, KV = c->n_kv_heads * hd, QKV = Q + 2 * KV;
+    const double t0 = df_now();
+    switch (op) {
+    case OP_RMSNORM: rmsnorm_forward(a->n1, a->rstd1, f->x, blk->w[BW_ATTN_NORM], N, H, c->rms_eps); break;
+    case OP_QKV: matmul_forward(a->qkv, a->n1, blk->w[BW_Q], blk->w[BW_Q_BIAS], N, H, QKV); break;
+    case OP_ROPE: rope_forward(a->qkv, &f->rope, B, T, c->n_heads + c->n_kv_heads, QKV); break;
+    case OP_ATTENTION:
+        attention_forward(a->att, a->lse, a->qkv, QKV, a->qkv + Q, a->qkv + Q + KV, QKV, B, T, c->n_heads, c->n_kv_heads, hd);
+        break;
+    case OP_O: matmul_forward(a->tmp, a->att, blk->w[BW_O], blk->w[BW_O_BIAS], N, Q, H); break;
+    case OP_RESIDUAL: residual_forward(a->tmp, a->n1, (size_t)N * H); break; /* not into x: keep the stream */
+    case OP_GATE_UP: matmul_forward(a->gu, a->n2, blk->w[BW_GATE], NULL, N, H, 2 * Hi); break;
+    case OP_SWIGLU: swiglu_forward(a->s, a->gu, N, Hi); break;
+    case OP_DOWN: matmul_forward(a->tmp, a->s, blk->w[BW_DOWN], NULL, N, Hi, H); break;
+    case OP_LM_HEAD: matmul_forward(logits, a->n1, f->m->lm_head, NULL, N, H, c->vocab); break;
+    case OP_NLL: {
+        volatile double nll = model_nll(NULL, f->m, f->x, f->tg, N);
+        (void)nll;
+    } break;
+    }
+    return df_now() - t0;
+}
+
+static void op_breakdown(Forward *f, int repeat, double forward_s) {
+    const ModelConfig *c = &f->m->cfg;
+    const double N = (double)f->B * f->T, H = c->hidden, Hi = c->intermediate, Q = (double)c->n_heads * c->head_dim,
+                 KV = (double)c->n_kv_heads * c->head_dim, L = c->n_layers;
+    const Flops fl = forward_flops(c, f->B, f->T);
+    const double gflop[N_OPS] = {0, 2 * N * H * (Q + 2 * KV), 0, fl.attention / L, 2 * N * Q * H, 0, 2 * N * H * 2 * Hi, 0,
+                                 2 * N * Hi * H, fl.head, fl.head};
+    const double times[N_OPS] = {2 * L, L, L, L, L, 2 * L, L, L, L, 0, 1}; /* per forward (lm_head alone: not summed) */
+    float *logits = df_alloc_floats((size_t)N * c->vocab);
+    double sum = 0;
+    printf("  where the time goes (each op alone, min of %d; %% of the forward's min %.4f s):\n", repeat, forward_s);
+    for (int op = 0; op < N_OPS; op++) {
+        double best = 1e30;
+        for (int r = 0; r <= repeat; r++) {
+            const double t = op_time(f, op, logits);
+            best = r && t < best ? t : best;
+        }
+        const double per_forward = best * (times[op] ? times[op] : 1);
+        sum += best * times[op];
+        printf("    %-20s %9.3f ms x %2.0f = %8.2f ms %5.1f%%", OP_NAMES[op], 1e3 * best, times[op] ? times[op] : 1,
+               1e3 * per_forward, 100 * per_forward / forward_s);
+        if (gflop[op] > 0) printf(" | %6.1f GFLOP/s", gflop[op] / 1e9 / best);
+        printf("\n");
+    }
+    printf("    %-20s %27.2f ms %5.1f%% (the rest: embedding, call overheads, noise)\n", "sum", 1e3 * sum,
+           100 * sum / forward_s);
+    free(logits);
+}
+
 /* min / median of seconds, and the same as GFLOP/s */
 static void report(const char *who, double *t, int n, double gflop, const char *extra) {
     Stat s = stat_of(t, n);
@@ -253,7 +325,8 @@ static void report(const char *who, double *t, int n, double gflop, const char *
            gflop / s.min, gflop / s.median, extra ? extra : "");
 }
 
-static int bench_model(const char *dir, int B, int T, int repeat, const char *torch, int threads, const Peak *peak) {
+static int bench_model(const char *dir, int B, int T, int repeat, const char *torch, int threads, const Peak *peak,
+                       int ops) {
     Model m;
     double t0 = df_now();
     DF_TRY(model_load(&m, dir, NULL));
@@ -275,15 +348,21 @@ static int bench_model(const char *dir, int B, int T, int repeat, const char *to
     double *tp_peak = t, *tf = t + (repeat + 1), *tb = t + 2 * (repeat + 1), *th = t + 3 * (repeat + 1),
            *tt = t + 4 * (repeat + 1), *r_peak = t + 5 * (repeat + 1), *r_torch = t + 6 * (repeat + 1),
            *r_tpeak = t + 7 * (repeat + 1);
+    double cpu = 0, wall = 0; /* over our own timed parts: a share below 100% means others took cores */
     for (int r = 0; r <= repeat; r++) { /* r == 0: warm-up */
+        const double c0 = cpu_seconds(), w0 = df_now();
         tp_peak[r] = peak_time(peak);
         tf[r] = forward_run(&fw, &tb[r]);
+        cpu += cpu_seconds() - c0;
+        wall += df_now() - w0;
         th[r] = tf[r] - tb[r];
         r_peak[r] = (gflop / tf[r]) / (peak_gflop / tp_peak[r]);
         if (torch && torch_run(&tp, &tt[r]) < 0) torch = NULL, printf("  torch: %s\n", df_errmsg());
         if (torch) r_torch[r] = tt[r] / tf[r], r_tpeak[r] = (gflop / tt[r]) / (peak_gflop / tp_peak[r]);
     }
     const int R = repeat;
+    printf("  this process used %.0f%% of %d cores while timed (less: other processes took some)\n",
+           100 * cpu / (wall * threads), threads);
     report("sgemm peak", tp_peak + 1, R, peak_gflop, NULL);
     report("depthfuse forward", tf + 1, R, gflop, NULL);
     report("  embedding + blocks", tb + 1, R, (f.linears + f.attention) / 1e9, NULL);
@@ -301,6 +380,7 @@ static int bench_model(const char *dir, int B, int T, int repeat, const char *to
     const double rss = peak_rss_bytes(), wbytes = 4.0 * (double)config_model_params(c);
     printf("  peak RSS %.1f MiB = %.2f x the fp32 weights (%.1f MiB); block activations %.1f MiB\n", rss / 1048576,
            rss / wbytes, wbytes / 1048576, fw.acts.bytes / 1048576.0);
+    if (ops) op_breakdown(&fw, repeat, ft.min);
     free(t);
     forward_free(&fw);
     model_free(&m);
@@ -309,7 +389,7 @@ static int bench_model(const char *dir, int B, int T, int repeat, const char *to
 
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
-    int T = 512, B = 1, repeat = 5, layers = 4, rc = 0;
+    int T = 512, B = 1, repeat = 5, layers = 4, ops = 0, rc = 0;
     const char *torch = NULL, *synth = NULL;
     const char *models[16];
     int n_models = 0;
@@ -321,9 +401,10 @@ int main(int argc, char **argv) {
         else if (more && !strcmp(argv[i], "--torch")) torch = argv[++i];
         else if (more && !strcmp(argv[i], "--write-synthetic")) synth = argv[++i];
         else if (more && !strcmp(argv[i], "--layers")) layers = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--ops")) ops = 1;
         else if (argv[i][0] != '-' && n_models < 16) models[n_models++] = argv[i];
         else {
-            fprintf(stderr, "usage: bench_forward [--seq T] [--batch B] [--repeat R] [--torch SCRIPT] MODEL_DIR...\n"
+            fprintf(stderr, "usage: bench_forward [--seq T] [--batch B] [--repeat R] [--torch SCRIPT] [--ops] MODEL_DIR...\n"
                             "       bench_forward --write-synthetic DIR [--layers L]\n");
             MPI_Finalize();
             return 2;
@@ -348,7 +429,7 @@ int main(int argc, char **argv) {
         Peak peak;
         peak_init(&peak, 2048);
         for (int i = 0; i < n_models && rc == 0; i++)
-            if ((rc = bench_model(models[i], B, T, repeat, torch, threads, &peak)) < 0)
+            if ((rc = bench_model(models[i], B, T, repeat, torch, threads, &peak, ops)) < 0)
                 fprintf(stderr, "bench_forward: %s\n", df_errmsg());
         peak_free(&peak);
     }
