@@ -148,6 +148,31 @@ static void test_cross_entropy(void) {
     free(z);
 }
 
+/* the vocabulary in ragged tiles gives what one pass over whole rows gives (double reference) */
+static void test_logsumexp_tiles(void) {
+    const int N = 5, V = 1000, Vt = 384; /* tiles of 384, 384, 232 */
+    float *z = randv((size_t)N * V, 30), *tile = df_alloc_floats((size_t)N * Vt), mx[5], tz[5];
+    double sum[5];
+    int32_t tg[5] = {0, 383, -1, 384, 999};
+    for (int n = 0; n < N; n++) mx[n] = -INFINITY, sum[n] = 0;
+    for (int v0 = 0; v0 < V; v0 += Vt) {
+        const int w = V - v0 < Vt ? V - v0 : Vt;
+        for (int n = 0; n < N; n++) memcpy(tile + (size_t)n * w, z + (size_t)n * V + v0, (size_t)w * sizeof(float));
+        logsumexp_tile(mx, sum, tz, tile, tg, N, w, v0);
+    }
+    for (int n = 0; n < N; n++) {
+        if (tg[n] < 0) continue;
+        double m = -INFINITY, s = 0;
+        for (int i = 0; i < V; i++) m = fmax(m, z[n * V + i]);
+        for (int i = 0; i < V; i++) s += exp((double)z[n * V + i] - m);
+        const double want = m + log(s), got = mx[n] + log(sum[n]);
+        CHECK(fabs(got - want) < 1e-5, "row %d: log-sum-exp %g vs %g", n, got, want);
+        CHECK(tz[n] == z[n * V + tg[n]], "row %d: target logit", n);
+    }
+    free(z);
+    free(tile);
+}
+
 /* SiLU(g) * u over the range where exp under- and overflows */
 static void test_swiglu(void) {
     const int N = 3, Hi = 2000;
@@ -178,6 +203,7 @@ int main(int argc, char **argv) {
     test_rope();
     test_llama3_freqs();
     test_cross_entropy();
+    test_logsumexp_tiles();
     test_swiglu();
     return test_end("test_ops");
 }

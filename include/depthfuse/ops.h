@@ -47,6 +47,12 @@ void residual_forward(float *x, const float *y, size_t n);
 /* Negative log-likelihood of targets under logits[N,V] (rows with target < 0 are skipped):
  * returns the sum over rows (double) and nll[N] per row when nll is not NULL. */
 double cross_entropy_forward(float *nll, const float *logits, const int32_t *targets, int N, int V);
+/* Log-sum-exp over a vocabulary seen a tile of columns at a time (online, as flash attention goes
+ * over keys), so that [N,V] logits never exist: logits[N,Vt] are the columns v0..v0+Vt-1 of each
+ * row. Start from mx[n] = -INFINITY, sum[n] = 0; after the last tile log-sum-exp = mx + log(sum),
+ * and tz[n] holds the logit of targets[n]. Rows with target < 0 are skipped. */
+void logsumexp_tile(float *mx, double *sum, float *tz, const float *logits, const int32_t *targets, int N, int Vt,
+                    int v0);
 /* log-softmax of one row into out[V] (double accumulation) */
 void log_softmax_row(float *out, const float *logits, int V);
 

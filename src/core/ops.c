@@ -167,14 +167,33 @@ void residual_forward(float *x, const float *y, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
+/* fold a row's z[0..V) into a running max and sum of exp(z - max) */
+static void lse_fold(float *mx, double *sum, const float *z, int V) {
+    float m = *mx;
+#pragma omp simd reduction(max : m)
+    for (int i = 0; i < V; i++) m = z[i] > m ? z[i] : m;
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int i = 0; i < V; i++) s += exp_fast(z[i] - m);
+    *sum = *sum * exp((double)*mx - m) + s; /* the old sum rescaled to the new max (0 at the start) */
+    *mx = m;
+}
+
 static double row_logsumexp(const float *z, int V) {
-    float mx = z[0];
-#pragma omp simd reduction(max : mx)
-    for (int i = 1; i < V; i++) mx = z[i] > mx ? z[i] : mx;
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int i = 0; i < V; i++) sum += exp_fast(z[i] - mx);
-    return (double)mx + log((double)sum);
+    float mx = -INFINITY;
+    double sum = 0.0;
+    lse_fold(&mx, &sum, z, V);
+    return (double)mx + log(sum);
+}
+
+void logsumexp_tile(float *mx, double *sum, float *tz, const float *logits, const int32_t *targets, int N, int Vt,
+                    int v0) {
+    for (int n = 0; n < N; n++) {
+        if (targets[n] < 0) continue;
+        const float *z = logits + (size_t)n * Vt;
+        lse_fold(mx + n, sum + n, z, Vt);
+        if (targets[n] >= v0 && targets[n] < v0 + Vt) tz[n] = z[targets[n] - v0];
+    }
 }
 
 double cross_entropy_forward(float *nll, const float *logits, const int32_t *targets, int N, int V) {

@@ -1,4 +1,5 @@
 /* Embedding in, final norm + lm_head out. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,22 +25,36 @@ void model_logits(float *logits, const Model *m, const float *x, int N) {
     free(xn);
 }
 
+/* Rows of x a slab at a time and, within a slab, the vocabulary a tile of lm_head rows at a time: the
+ * [rows, Vt] logits (8 MB) are still in cache for the log-sum-exp, and no [N,V] buffer is paged in. */
+enum { HEAD_ROWS = 512, HEAD_TILE = 2 << 20 };
+
 double model_nll(float *nll, const Model *m, const float *x, const int32_t *targets, int N) {
-    const int H = m->cfg.hidden, V = m->cfg.vocab;
-    /* rows per slab: ~64 MB of logits, at least 64 rows so the GEMM stays well shaped */
-    int rows = (int)((16u << 20) / (unsigned)V);
-    rows = rows < 64 ? 64 : rows;
-    rows = rows > N ? N : rows;
-    float *xn = df_alloc_floats((size_t)rows * H), *logits = df_alloc_floats((size_t)rows * V);
-    double total = 0.0;
+    const int H = m->cfg.hidden, V = m->cfg.vocab, rows = N < HEAD_ROWS ? N : HEAD_ROWS;
+    const int vt = HEAD_TILE / rows < V ? HEAD_TILE / rows : V;
+    float *xn = df_alloc_floats((size_t)rows * H), *logits = df_alloc_floats((size_t)rows * vt);
+    float *mx = df_alloc_floats((size_t)rows), *tz = df_alloc_floats((size_t)rows);
+    double *sum = df_malloc(sizeof(double) * (size_t)rows), total = 0.0;
     for (int r0 = 0; r0 < N; r0 += rows) {
         const int n = N - r0 < rows ? N - r0 : rows;
         rmsnorm_forward(xn, NULL, x + (size_t)r0 * H, m->final_norm, n, H, m->cfg.rms_eps);
-        matmul_forward(logits, xn, m->lm_head, NULL, n, H, V);
-        total += cross_entropy_forward(nll ? nll + r0 : NULL, logits, targets + r0, n, V);
+        for (int i = 0; i < n; i++) mx[i] = -INFINITY, sum[i] = 0.0;
+        for (int v0 = 0; v0 < V; v0 += vt) {
+            const int w = V - v0 < vt ? V - v0 : vt;
+            matmul_forward(logits, xn, m->lm_head + (size_t)v0 * H, NULL, n, H, w);
+            logsumexp_tile(mx, sum, tz, logits, targets + r0, n, w, v0);
+        }
+        for (int i = 0; i < n; i++) { /* a fixed-order sum: the same at any thread count */
+            const double e = targets[r0 + i] < 0 ? 0.0 : (double)mx[i] + log(sum[i]) - (double)tz[i];
+            total += e;
+            if (nll) nll[r0 + i] = (float)e;
+        }
     }
     free(xn);
     free(logits);
+    free(mx);
+    free(tz);
+    free(sum);
     return total;
 }
 
