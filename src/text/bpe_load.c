@@ -116,7 +116,7 @@ static void unit_tables(Bpe *m, const StrMap *by_text) {
     }
 }
 
-int bpe_parse(Bpe *m, const cJSON *model, int byte_level, char ***id_text, int *nid, const char *file) {
+int bpe_parse(Bpe *m, const cJSON *model, int byte_level, char ***id_text, int *nid, StrMap *by_text, const char *file) {
     *m = (Bpe){.byte_level = byte_level, .unk_id = -1};
     char what[256];
     snprintf(what, sizeof what, "%s: model", file);
@@ -139,17 +139,15 @@ int bpe_parse(Bpe *m, const cJSON *model, int byte_level, char ***id_text, int *
     DF_TRY(df_json_opt_bool(model, "fuse_unk", what, &m->fuse_unk));
     DF_TRY(df_json_opt_bool(model, "byte_fallback", what, &m->byte_fallback));
     DF_TRY(df_json_opt_bool(model, "ignore_merges", what, &m->ignore_merges));
-    StrMap by_text = {0};
-    int rc = parse_vocab(m, cJSON_GetObjectItemCaseSensitive(model, "vocab"), &by_text, id_text, nid, what);
-    if (rc == 0) rc = parse_merges(m, cJSON_GetObjectItemCaseSensitive(model, "merges"), &by_text, what);
+    int rc = parse_vocab(m, cJSON_GetObjectItemCaseSensitive(model, "vocab"), by_text, id_text, nid, what);
+    if (rc == 0) rc = parse_merges(m, cJSON_GetObjectItemCaseSensitive(model, "merges"), by_text, what);
     const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
     if (rc == 0 && unk && !cJSON_IsNull(unk)) {
         if (!cJSON_IsString(unk)) rc = df_fail("%s: \"unk_token\" must be a string or null", what);
-        else if ((m->unk_id = strmap_get(&by_text, unk->valuestring, strlen(unk->valuestring))) < 0)
+        else if ((m->unk_id = strmap_get(by_text, unk->valuestring, strlen(unk->valuestring))) < 0)
             rc = df_fail("%s: unk_token '%s' is not in the vocab", what, unk->valuestring);
     }
-    if (rc == 0) unit_tables(m, &by_text);
-    strmap_free(&by_text);
+    if (rc == 0) unit_tables(m, by_text);
     return rc;
 }
 

@@ -140,7 +140,8 @@ typedef struct {
     int byte_level, byte_fallback, fuse_unk, ignore_merges;
     int32_t unk_id;          /* -1: none */
 } Bpe;
-int bpe_parse(Bpe *m, const cJSON *model, int byte_level, char ***id_text, int *nid, const char *file);
+/* by_text: the vocab as written in the file (token string -> id), for the caller to free */
+int bpe_parse(Bpe *m, const cJSON *model, int byte_level, char ***id_text, int *nid, StrMap *by_text, const char *file);
 void bpe_free(Bpe *m);
 
 /* Per-thread scratch for encoding: merge state, a cache of recent words, step buffers. */

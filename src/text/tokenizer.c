@@ -8,6 +8,7 @@
 #include "depthfuse/error.h"
 #include "depthfuse/fileio.h"
 #include "depthfuse/json.h"
+#include "depthfuse/log.h"
 #include "tok_internal.h"
 
 enum { DEFAULT_CHUNK = 256 << 10, MAX_THREADS = 64 };
@@ -35,8 +36,31 @@ static int check_top(const cJSON *root, const char *file) {
     return 0;
 }
 
-/* ids of added tokens join the model's; an id both name must be the same token */
-static int merge_added_ids(Tokenizer *t) {
+/* Ids of added tokens as the reference gives them when it loads a file (the "id" written there is
+ * not used): a token already known keeps its id (model vocab, or an earlier added token with the
+ * same content); a new one takes the model's vocab size, then one past the largest added id. */
+static void assign_added_ids(Tokenizer *t, const StrMap *by_text) {
+    StrMap seen = {0};
+    strmap_init(&seen, (size_t)t->added.n);
+    int32_t max = -1, vocab = (int32_t)by_text->n;
+    for (int i = 0; i < t->added.n; i++) {
+        AddedToken *a = &t->added.tok[i];
+        int32_t id = strmap_get(&seen, a->content, a->len);
+        if (id < 0) id = strmap_get(by_text, a->content, a->len);
+        if (id < 0) id = max < 0 ? vocab : (max >= vocab || vocab == 0) ? max + 1 : vocab;
+        if (a->id != id)
+            df_warn("%s: added token '%s' is written with id %d; the reference tokenizer gives it %d, and so does depthfuse",
+                    t->path, a->content, a->id, id);
+        a->id = id;
+        strmap_put(&seen, a->content, a->len, id);
+        if (id > max) max = id;
+    }
+    strmap_free(&seen);
+}
+
+/* added tokens join the id -> text table; decode(skip_special) needs to know the special ones */
+static int merge_added_ids(Tokenizer *t, const StrMap *by_text) {
+    assign_added_ids(t, by_text);
     int max = t->nid - 1;
     for (int i = 0; i < t->added.n; i++)
         if (t->added.tok[i].id > max) max = t->added.tok[i].id;
@@ -45,15 +69,22 @@ static int merge_added_ids(Tokenizer *t) {
     t->nid = max + 1;
     StrMap special = {0};
     strmap_init(&special, (size_t)t->added.n);
+    Buf nf = {0};
     for (int i = 0; i < t->added.n; i++) {
         const AddedToken *a = &t->added.tok[i];
-        char *old = t->id_text[a->id];
-        if (old && strcmp(old, a->content))
-            return df_fail("%s: added token '%s' has id %d, which the vocab gives to '%s'", t->path, a->content, a->id, old);
-        free(old);
-        t->id_text[a->id] = df_strdup(a->content);
+        /* the reference's id_to_token looks at added tokens first, and gives a normalized=true one in
+         * its normalized form (what the decoder is built to undo) */
+        if (a->normalized) normalize_apply(t->norm, t->nnorm, a->content, a->len, &nf);
+        if (!a->normalized || !nf.n) {
+            nf.n = 0;
+            buf_put(&nf, a->content, a->len);
+        }
+        buf_putc(&nf, 0);
+        free(t->id_text[a->id]);
+        t->id_text[a->id] = df_strdup(nf.p);
         if (a->special) strmap_put(&special, a->content, a->len, 1);
     }
+    buf_free(&nf);
     /* decode(skip_special) compares token strings with the special tokens, as the reference does */
     t->is_special = df_calloc((size_t)t->nid, 1);
     for (int i = 0; i < t->nid; i++)
@@ -70,9 +101,13 @@ static int parse(Tokenizer *t, const cJSON *root) {
     DF_TRY(normalize_parse(cJSON_GetObjectItemCaseSensitive(root, "normalizer"), &t->norm, &t->nnorm, t->ncopies, f));
     DF_TRY(pretokenize_parse(cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), &t->pre, &t->npre, &byte_level,
                              t->ncopies, f));
-    DF_TRY(bpe_parse(&t->bpe, cJSON_GetObjectItemCaseSensitive(root, "model"), byte_level, &t->id_text, &t->nid, f));
-    DF_TRY(added_parse(&t->added, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), t->norm, t->nnorm, f));
-    DF_TRY(merge_added_ids(t));
+    StrMap by_text = {0};
+    int rc = bpe_parse(&t->bpe, cJSON_GetObjectItemCaseSensitive(root, "model"), byte_level, &t->id_text, &t->nid,
+                       &by_text, f);
+    if (rc == 0) rc = added_parse(&t->added, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), t->norm, t->nnorm, f);
+    if (rc == 0) rc = merge_added_ids(t, &by_text);
+    strmap_free(&by_text);
+    DF_TRY(rc);
     DF_TRY(postprocess_parse(&t->post, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), f));
     DF_TRY(decode_parse(cJSON_GetObjectItemCaseSensitive(root, "decoder"), &t->dec, &t->ndec, &t->has_decoder, f));
     int has_split = 0;

@@ -3,8 +3,10 @@
 // (special tokens kept). The inputs go into the output file with the results, so the C side
 // (tests/test_tok_oracle.c) tokenizes exactly the same texts.
 //   node oracle.js TOKENIZER_JSON FIXTURES_DIR OUT
-// OUT: "DFORACLE1\n", then per case: u32 name length, name, u64 text length, text (UTF-8),
-// u64 id count, u32 ids, u64 decoded length, decoded text; all little-endian.
+// ORACLE_INPUTS=small: two data files and 50 C4 documents instead of all (for tokenizer variants).
+// OUT: "DFORACLE2\n", then per case: u32 name length, name; u64 length + UTF-8 text; u64 count +
+// u32 ids; u64 count + u32 ids with special tokens added; u64 length + decoded ids (special tokens
+// kept); u64 length + decoded ids with special tokens skipped; all little-endian.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -27,9 +29,12 @@ function inputs(fixtures, tokenizerJson) {
       else if (!p.endsWith('.jsonl')) files.push(p);
     }
   })(data);
-  for (const p of files) cases.push(['file:' + path.relative(fixtures, p), fileText(p)]);
+  const small = process.env.ORACLE_INPUTS === 'small';
+  for (const p of files)
+    if (!small || /(kjv|wordnet)\.test/.test(p)) cases.push(['file:' + path.relative(fixtures, p), fileText(p)]);
   const c4 = path.join(data, 'c4', 'c4_sample_200docs.jsonl');
-  fileText(c4).split('\n').filter((l) => l.length).forEach((l, i) => cases.push([`c4:${i}`, JSON.parse(l).text]));
+  fileText(c4).split('\n').filter((l) => l.length).slice(0, small ? 50 : undefined)
+    .forEach((l, i) => cases.push([`c4:${i}`, JSON.parse(l).text]));
   const specials = JSON.parse(fs.readFileSync(tokenizerJson, 'utf8')).added_tokens.map((t) => t.content);
   stress.texts(specials).forEach((t, i) => cases.push([`stress:${i}`, t]));
   return cases;
@@ -39,18 +44,20 @@ async function main() {
   const [tokPath, fixtures, out] = process.argv.slice(2);
   if (!out) throw new Error('usage: node oracle.js TOKENIZER_JSON FIXTURES_DIR OUT');
   const tok = Tokenizer.fromFile(tokPath);
-  const parts = [Buffer.from('DFORACLE1\n')];
+  const parts = [Buffer.from('DFORACLE2\n')];
   const u32 = (v) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
   const u64 = (v) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); return b; };
   let nids = 0;
   const t0 = process.hrtime.bigint();
   for (const [name, text] of inputs(fixtures, tokPath)) {
-    const enc = await tok.encode(text, null, { addSpecialTokens: false });
-    const ids = enc.getIds();
+    const ids = (await tok.encode(text, null, { addSpecialTokens: false })).getIds();
+    const idsSpecial = (await tok.encode(text, null, { addSpecialTokens: true })).getIds();
     const dec = Buffer.from(await tok.decode(ids, false), 'utf8');
+    const decSkip = Buffer.from(await tok.decode(ids, true), 'utf8');
     const nb = Buffer.from(name, 'utf8'), tb = Buffer.from(text, 'utf8');
-    parts.push(u32(nb.length), nb, u64(tb.length), tb, u64(ids.length), Buffer.from(Uint32Array.from(ids).buffer),
-               u64(dec.length), dec);
+    const idbuf = (v) => [u64(v.length), Buffer.from(Uint32Array.from(v).buffer)];
+    parts.push(u32(nb.length), nb, u64(tb.length), tb, ...idbuf(ids), ...idbuf(idsSpecial), u64(dec.length), dec,
+               u64(decSkip.length), decSkip);
     nids += ids.length;
   }
   fs.writeFileSync(out, Buffer.concat(parts));
