@@ -328,6 +328,7 @@ static void report(const char *who, double *t, int n, double gflop, const char *
 static int bench_model(const char *dir, int B, int T, int repeat, const char *torch, int threads, const Peak *peak,
                        int ops) {
     Model m;
+    const double rss0 = peak_rss_bytes();
     double t0 = df_now();
     DF_TRY(model_load(&m, dir, NULL));
     const double load_s = df_now() - t0;
@@ -378,8 +379,9 @@ static int bench_model(const char *dir, int B, int T, int repeat, const char *to
                "worst %.2fx)\n", 100 * rt.median, sp.median, sp.min);
     }
     const double rss = peak_rss_bytes(), wbytes = 4.0 * (double)config_model_params(c);
-    printf("  peak RSS %.1f MiB = %.2f x the fp32 weights (%.1f MiB); block activations %.1f MiB\n", rss / 1048576,
-           rss / wbytes, wbytes / 1048576, fw.acts.bytes / 1048576.0);
+    printf("  peak RSS %.1f MiB = %.2f x the fp32 weights (%.1f MiB); before loading %.1f MiB (MPI, OpenBLAS, the "
+           "sgemm operands); block activations %.1f MiB\n", rss / 1048576, rss / wbytes, wbytes / 1048576, rss0 / 1048576,
+           fw.acts.bytes / 1048576.0);
     if (ops) op_breakdown(&fw, repeat, ft.min);
     free(t);
     forward_free(&fw);
