@@ -15,3 +15,5 @@ df_test(tok_parallel 0 $<TARGET_FILE:test_tok_parallel>)
 df_test(tok_cli 0 sh ${CMAKE_CURRENT_SOURCE_DIR}/tok_cli.sh ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})
 df_test(tok_oracle_variants 0 sh ${CMAKE_CURRENT_SOURCE_DIR}/tok_variants.sh ${PROJECT_SOURCE_DIR}/tools/oracle
         $<TARGET_FILE:test_tok_oracle>)
+df_test_exe(test_tok_nfc test_tok_nfc.c)
+df_test(tok_nfc 0 sh ${CMAKE_CURRENT_SOURCE_DIR}/tok_nfc.sh ${PROJECT_SOURCE_DIR}/tools/oracle $<TARGET_FILE:test_tok_nfc>)

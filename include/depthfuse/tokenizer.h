@@ -42,5 +42,8 @@ void tokenizer_set_chunk_bytes(Tokenizer *t, size_t bytes);
 /* Decode ids (special tokens kept unless skip_special) into a new NUL-terminated string. */
 int tokenizer_decode(const Tokenizer *t, const int32_t *ids, size_t n, int skip_special, char **text, size_t *len);
 void tokenizer_set_replace_invalid(Tokenizer *t, int on);
+/* The tokenizer's normalizer alone on a text (the reference's normalizer.normalize_str), into a new
+ * NUL-terminated string; text must be valid UTF-8. */
+int tokenizer_normalize(const Tokenizer *t, const char *text, size_t len, char **out, size_t *out_len);
 
 #endif

@@ -1,4 +1,4 @@
-/* Normalizers: Sequence, Prepend, Replace. Each runs on one piece of raw text between added
+/* Normalizers: Sequence, Prepend, Replace, NFC. Each runs on one piece of raw text between added
  * tokens, so Prepend puts its prefix after every added token too, as the reference does. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,8 +41,12 @@ static int add_step(const cJSON *j, NormStep **steps, int *n, int ncopies, const
         s.kind = NORM_REPLACE;
         s.text = df_strdup(content);
         s.textlen = strlen(content);
+    } else if (!strcmp(ty, "NFC")) {
+        static const char *const keys[] = {"type", NULL};
+        DF_TRY(json_only_keys(j, keys, what));
+        s.kind = NORM_NFC;
     } else {
-        return df_fail("%s: normalizer '%s' is not supported (supported: Sequence, Prepend, Replace)", file, ty);
+        return df_fail("%s: normalizer '%s' is not supported (supported: Sequence, Prepend, Replace, NFC)", file, ty);
     }
     *steps = df_realloc(*steps, sizeof(NormStep) * (size_t)(*n + 1));
     (*steps)[(*n)++] = s;
@@ -79,10 +83,22 @@ void normalize_apply(const NormStep *steps, int n, const char *s, size_t len, Bu
             buf_put(&tmp, out->p, out->n);
             break;
         case NORM_REPLACE: pattern_replace(&st->pat, out->p, out->n, st->text, st->textlen, &tmp); break;
+        case NORM_NFC: nfc_apply(out->p, out->n, &tmp); break;
         }
         Buf t = *out;
         *out = tmp;
         tmp = t;
     }
     buf_free(&tmp);
+}
+
+int tokenizer_normalize(const Tokenizer *t, const char *text, size_t len, char **out, size_t *out_len) {
+    size_t bad = utf8_check(text, len);
+    if (bad < len) return df_fail("invalid UTF-8 at byte %zu", bad);
+    Buf b = {0};
+    normalize_apply(t->norm, t->nnorm, text, len, &b);
+    buf_putc(&b, 0);
+    *out = b.p;
+    *out_len = b.n - 1;
+    return 0;
 }

@@ -94,7 +94,7 @@ void pattern_replace(const Pattern *p, const char *s, size_t n, const char *with
 int pattern_from_json(Pattern *p, const cJSON *j, int ncopies, const char *what);
 
 /* ---- normalizers (normalize.c) ---------------------------------------------------------------- */
-typedef enum { NORM_PREPEND, NORM_REPLACE } NormKind;
+typedef enum { NORM_PREPEND, NORM_REPLACE, NORM_NFC } NormKind;
 typedef struct {
     NormKind kind;
     char *text;          /* Prepend: prefix; Replace: replacement */
@@ -105,6 +105,9 @@ typedef struct {
 void normalize_apply(const NormStep *steps, int n, const char *s, size_t len, Buf *out);
 int normalize_parse(const cJSON *j, NormStep **steps, int *n, int ncopies, const char *file);
 void normalize_free(NormStep *steps, int n);
+
+/* NFC as the reference computes it (nfc.c; Unicode 9.0 tables in nfc_data.c), appended to out */
+void nfc_apply(const char *s, size_t n, Buf *out);
 
 /* ---- pre-tokenizer (pretokenize.c) -------------------------------------------------------------- */
 typedef enum { SPLIT_REMOVED, SPLIT_ISOLATED, SPLIT_MERGED_PREV, SPLIT_MERGED_NEXT, SPLIT_CONTIGUOUS } SplitBehavior;

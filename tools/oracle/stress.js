@@ -12,6 +12,7 @@ const SCRIPTS = [
   'Հայերեն լեզու', 'ᚠᛇᚻ runes', 'ꦧꦱꦗꦮ', '𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𝕞𝕒𝕥𝕙 𝟙𝟚𝟛', 'e\u0301 a\u0308 o\u0323\u0302 (combining)',
   'ﬁ ﬂ ﬃ ligatures', 'Ⅻ ⅻ ① ⑳ ½ ¾ ²³', '\u00a0nbsp\u00a0 \u2009thin\u200b zero-width\u200d joiner\ufeff',
   'nel\u0085ls\u2028ps\u2029ideo\u3000mvs\u180eend', 'tab\tvt\u000bff\u000ccr\rlf\n', 'ascii controls \u0001\u0002\u001f\u007f',
+  'NFC: A\u030a \u212b d\u0307\u0323 \u1100\u1161\u11a8 \uac00\u11a8 \u0b47\u0b3e e\u0301\u0301 \u00e9\u0327',
 ];
 const EMOJI = ['🙂', '👍🏽', '👨‍👩‍👧‍👦', '🏳️‍🌈', '🇫🇷🇯🇵', '❤️', '🤖', '✈️', '🧑🏿‍🚀', '#️⃣', '😀😃😄😁'];
 const WS = [' ', '  ', '   ', '\t', '\n', '\n\n', '\r\n', ' \n ', '\t \t', '\u00a0', '\u3000', '\n\n\n\n', '    \n'];

@@ -11,12 +11,13 @@ const QWEN2 = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}
 const byteLevel = (prefix, regex) => ({ type: 'ByteLevel', add_prefix_space: prefix, trim_offsets: true, use_regex: regex });
 const metaspace = (scheme, split) => ({ type: 'Metaspace', replacement: '▁', prepend_scheme: scheme, split });
 const split = (pattern, behavior, invert = false) => ({ type: 'Split', pattern, behavior, invert });
+// pre, post: [token, id] pairs around sequence A
 const template = (pre, post) => ({
   type: 'TemplateProcessing',
-  single: [...pre.map((id) => ({ SpecialToken: { id, type_id: 0 } })), { Sequence: { id: 'A', type_id: 0 } },
-    ...post.map((id) => ({ SpecialToken: { id, type_id: 0 } }))],
+  single: [...pre.map(([t]) => ({ SpecialToken: { id: t, type_id: 0 } })), { Sequence: { id: 'A', type_id: 0 } },
+    ...post.map(([t]) => ({ SpecialToken: { id: t, type_id: 0 } }))],
   pair: [{ Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }],
-  special_tokens: Object.fromEntries([...pre, ...post].map((t) => [t, { id: t, ids: [t === '<s>' ? 1 : t === '</s>' ? 2 : 0], tokens: [t] }])),
+  special_tokens: Object.fromEntries([...pre, ...post].map(([t, id]) => [t, { id: t, ids: [id], tokens: [t] }])),
 });
 const added = (id, content, o) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false,
   special: false, ...o });
@@ -53,14 +54,14 @@ function variants(fx) {
     j.added_tokens.push(added(4096, '<mask>', { lstrip: true, special: true }), added(4097, '[X]', { rstrip: true }),
       added(4098, 'hello', { single_word: true, normalized: true }), added(4099, 'ing', { normalized: true }),
       added(4100, '" q', { normalized: true, special: true }), added(4101, '<|end', { lstrip: true, rstrip: true }));
-    j.post_processor = { type: 'Sequence', processors: [byteLevel(true, true), template(['<|begin_of_text|>'], ['<|end_of_text|>'])] };
-    j.post_processor.processors[1].special_tokens['<|end_of_text|>'].ids = [1];
+    j.post_processor = { type: 'Sequence', processors: [byteLevel(true, true),
+      template([['<|begin_of_text|>', 0]], [['<|end_of_text|>', 1]])] };
     v.added_flags = j;
   }
   {
     const j = llama2();   // normalized added tokens meet the Prepend normalizer's output
     j.added_tokens.push(added(32000, '<x>', { normalized: true }), added(32001, 'world', { normalized: true, single_word: true }));
-    j.post_processor = template(['<s>'], ['</s>']);
+    j.post_processor = template([['<s>', 1]], [['</s>', 2]]);
     v.llama2_added = j;
   }
   // Split behaviours in sequence; ByteLevel with a prefix space and without its regex
@@ -84,11 +85,14 @@ function variants(fx) {
     v.split_rare_digits = j;
   }
   {
-    const j = llama3();   // Qwen2's regex; merges as ["a", "b"] pairs
+    const j = llama3();   // Qwen2's NFC and regex; merges as ["a", "b"] pairs; BOS and EOS
+    j.normalizer = { type: 'NFC' };
     j.pre_tokenizer.pretokenizers[0].pattern.Regex = QWEN2;
     j.model.merges = j.model.merges.map((m) => m.split(' '));
     j.model.ignore_merges = false;
-    v.qwen2_regex = j;
+    j.post_processor = { type: 'Sequence', processors: [byteLevel(false, false),
+      template([['<|begin_of_text|>', 128000]], [['<|end_of_text|>', 128001]])] };
+    v.qwen2_nfc = j;
   }
   return v;
 }
