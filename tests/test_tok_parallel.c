@@ -67,7 +67,7 @@ int main(int argc, char **argv) {
                 CHECK(tokenizer_encode_stats(tok, text[f], len[f], 0, &got, &st) == 0, "%s", df_errmsg());
                 CHECK(same(&ref, &got), "%s, input %d, chunk %zu: parallel ids differ from serial (%zu vs %zu ids)",
                       TOKS[k], f, CHUNKS[c], got.n, ref.n);
-                size_t chunk = CHUNKS[c] ? CHUNKS[c] : 256 << 10;
+                size_t chunk = CHUNKS[c] ? CHUNKS[c] : 64 << 10;
                 CHECK(len[f] < 2 * chunk || st.units > 1, "%s, input %d, chunk %zu: not split", TOKS[k], f, chunk);
                 sync += st.sync_chunks;
                 rescans += st.sync_rescans;

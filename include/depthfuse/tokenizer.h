@@ -37,7 +37,7 @@ typedef struct {
 int tokenizer_encode_stats(const Tokenizer *t, const char *text, size_t len, int add_special, IdVec *out,
                            TokEncodeStats *stats);
 /* Inputs of at least twice this many bytes are encoded in parallel units of about this size
- * (default 256 KiB; 0 restores it). Tests make it small to put many cuts into small texts. */
+ * (default 64 KiB; 0 restores it). Tests make it small to put many cuts into small texts. */
 void tokenizer_set_chunk_bytes(Tokenizer *t, size_t bytes);
 /* Decode ids (special tokens kept unless skip_special) into a new NUL-terminated string. */
 int tokenizer_decode(const Tokenizer *t, const int32_t *ids, size_t n, int skip_special, char **text, size_t *len);

@@ -11,7 +11,7 @@
 #include "depthfuse/log.h"
 #include "tok_internal.h"
 
-enum { DEFAULT_CHUNK = 256 << 10, MAX_THREADS = 64 };
+enum { DEFAULT_CHUNK = 64 << 10, MAX_THREADS = 64 };
 
 int json_only_keys(const cJSON *o, const char *const *keys, const char *what) {
     const cJSON *it;
