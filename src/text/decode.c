@@ -154,7 +154,7 @@ static void dec_step(const DecStep *d, const TokList *in, TokList *out) {
         for (size_t i = 0; i < in->n; i++) {
             size_t n;
             const char *s = tl_get(in, i, &n);
-            pattern_replace(&d->pat, s, n, d->text, d->textlen, &out->text);
+            pattern_replace(&d->pat, 0, s, n, d->text, d->textlen, &out->text);
             tl_close(out);
         }
         return;

@@ -29,7 +29,7 @@ void idvec_free(IdVec *v) {
     *v = (IdVec){0};
 }
 
-static void idvec_append(IdVec *v, const int32_t *ids, size_t n) {
+void idvec_append(IdVec *v, const int32_t *ids, size_t n) {
     if (v->n + n > v->cap) {
         while (v->n + n > v->cap) v->cap = v->cap ? 2 * v->cap : 256;
         v->ids = df_realloc(v->ids, v->cap * sizeof(int32_t));
@@ -97,26 +97,18 @@ static Unit *unit_push(Units *us, Unit u) {
     return &us->u[us->n++];
 }
 
-/* the pre-tokenizer steps before the first split, applied to a whole piece */
+/* the pre-tokenizer steps before the first split, applied to a whole piece (text in own) */
 static const char *lead_steps(const Tokenizer *t, int k0, const Piece *p, Buf *own, size_t *n) {
     Buf tmp = {0};
     const char *s = p->s;
     *n = p->n;
     for (int k = 0; k < k0; k++) {
-        const PreStep *st = &t->pre[k];
-        tmp.n = 0;
-        if (st->kind == PRE_REPLACE) {
-            pattern_replace(&st->pat, s, *n, st->text, st->textlen, &tmp);
-        } else {
-            if ((st->first_only && !p->at_origin) || (*n >= st->textlen && !memcmp(s, st->text, st->textlen))) continue;
-            buf_put(&tmp, st->text, st->textlen);
-            buf_put(&tmp, s, *n);
-        }
+        const char *r = pretok_transform(&t->pre[k], 0, s, n, p->at_origin, &tmp);
+        if (r == s) continue;
         Buf x = *own;
         *own = tmp;
         tmp = x;
         s = own->p;
-        *n = own->n;
     }
     buf_free(&tmp);
     return s;
@@ -142,6 +134,11 @@ static void cut_units(Units *us, Unit proto, const char *s, size_t n, size_t chu
 static size_t utf8_boundary(const Tokenizer *t, const PreStep *st, const char *s, size_t n, size_t p) {
     while (p < n && ((unsigned char)s[p] & 0xC0) == 0x80) p++;
     return p;
+}
+
+static int one_char(const char *s, size_t n) {
+    uint32_t cp;
+    return utf8_char((const unsigned char *)s, n, &cp) == (int)n;
 }
 
 static size_t word_cut(const Tokenizer *t, const PreStep *st, const char *s, size_t n, size_t p) {
@@ -180,8 +177,7 @@ static void big_piece_units(const Tokenizer *t, const Piece *p, Units *us, Bufs 
     } else if (st->behavior == SPLIT_ISOLATED || st->behavior == SPLIT_REMOVED) {
         proto.kind = UNIT_SYNC;
         cut_units(us, proto, s, n, chunk, utf8_boundary, t, st);
-    } else if (st->behavior == SPLIT_MERGED_NEXT && !st->invert && st->pat.lit &&
-               utf8_boundary(t, st, st->pat.lit, st->pat.litlen, 1) == st->pat.litlen) {
+    } else if (st->behavior == SPLIT_MERGED_NEXT && !st->invert && st->pat.lit && one_char(st->pat.lit, st->pat.litlen)) {
         proto.kind = UNIT_STEPS;
         cut_units(us, proto, s, n, chunk, literal_cut, t, st);
     } else {

@@ -93,7 +93,6 @@ void sync_check(Units *us) {
 void sync_collect(const Unit *u, IdVec *out) {
     if (u->dead) return;
     size_t from = u->serial || !u->skip ? 0 : u->id_end[u->skip - 1];
-    for (size_t i = from; i < u->ids.n; i++) idvec_push(out, u->ids.ids[i]);
-    if (!u->serial)
-        for (size_t i = 0; i < u->ext_ids.n; i++) idvec_push(out, u->ext_ids.ids[i]);
+    idvec_append(out, u->ids.ids + from, u->ids.n - from);
+    if (!u->serial) idvec_append(out, u->ext_ids.ids, u->ext_ids.n);
 }

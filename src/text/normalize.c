@@ -82,7 +82,7 @@ void normalize_apply(const NormStep *steps, int n, const char *s, size_t len, Bu
             buf_put(&tmp, st->text, st->textlen);
             buf_put(&tmp, out->p, out->n);
             break;
-        case NORM_REPLACE: pattern_replace(&st->pat, out->p, out->n, st->text, st->textlen, &tmp); break;
+        case NORM_REPLACE: pattern_replace(&st->pat, 0, out->p, out->n, st->text, st->textlen, &tmp); break;
         case NORM_NFC: nfc_apply(out->p, out->n, &tmp); break;
         }
         Buf t = *out;

@@ -112,10 +112,10 @@ int pattern_next(const Pattern *p, int thread, const char *s, size_t n, size_t l
     }
 }
 
-void pattern_replace(const Pattern *p, const char *s, size_t n, const char *with, size_t wlen, Buf *out) {
+void pattern_replace(const Pattern *p, int thread, const char *s, size_t n, const char *with, size_t wlen, Buf *out) {
     FindState st = find_start(0);
     size_t prev = 0, b, e;
-    while (pattern_next(p, 0, s, n, n + 1, &st, &b, &e)) {
+    while (pattern_next(p, thread, s, n, n + 1, &st, &b, &e)) {
         buf_put(out, s + prev, b - prev);
         buf_put(out, with, wlen);
         prev = e;

@@ -9,14 +9,12 @@
 #include "depthfuse/json.h"
 #include "tok_internal.h"
 
-enum { MAX_STEPS = 8 };
-
 /* the pattern of the reference's ByteLevel pre-tokenizer (GPT-2) */
 static const char GPT2_PATTERN[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
 static int push_step(PreStep **steps, int *n, PreStep s, const char *file) {
-    if (*n == MAX_STEPS) return df_fail("%s: pre_tokenizer has more than %d steps", file, MAX_STEPS);
+    if (*n == MAX_PRE_STEPS) return df_fail("%s: pre_tokenizer has more than %d steps", file, MAX_PRE_STEPS);
     *steps = df_realloc(*steps, sizeof(PreStep) * (size_t)(*n + 1));
     (*steps)[(*n)++] = s;
     return 0;
@@ -176,31 +174,28 @@ void pretok_run(const Tokenizer *t, Work *w, int k, const char *s, size_t n, int
         return;
     }
     const PreStep *st = &t->pre[k];
-    Buf *b = &w->step_buf[k];
-    switch (st->kind) {
-    case PRE_PREFIX:
-        if ((st->first_only && !at_origin) || (n >= st->textlen && !memcmp(s, st->text, st->textlen))) {
-            pretok_run(t, w, k + 1, s, n, at_origin, out);
-            return;
-        }
-        b->n = 0;
+    if (st->kind != PRE_SPLIT) {
+        s = pretok_transform(st, w->thread, s, &n, at_origin, &w->step_buf[k]);
+        pretok_run(t, w, k + 1, s, n, at_origin, out);
+        return;
+    }
+    Segs *g = &w->step_segs[k];
+    g->n = 0;
+    FindState fs = find_start(0);
+    split_scan(st, w->thread, s, n, n + 1, &fs, g);
+    if (!g->n || seg_end(g->seg[g->n - 1]) < n) segs_push(g, n, st->invert);
+    split_emit(t, w, k, s, g, 0, g->n, 0, at_origin, out, NULL);
+}
+
+const char *pretok_transform(const PreStep *st, int thread, const char *s, size_t *n, int at_origin, Buf *b) {
+    b->n = 0;
+    if (st->kind == PRE_REPLACE) {
+        pattern_replace(&st->pat, thread, s, *n, st->text, st->textlen, b);
+    } else {   /* PREFIX, unless the piece already starts with it (or is not at the start of the input) */
+        if ((st->first_only && !at_origin) || (*n >= st->textlen && !memcmp(s, st->text, st->textlen))) return s;
         buf_put(b, st->text, st->textlen);
-        buf_put(b, s, n);
-        pretok_run(t, w, k + 1, b->p, b->n, at_origin, out);
-        return;
-    case PRE_REPLACE:
-        b->n = 0;
-        pattern_replace(&st->pat, s, n, st->text, st->textlen, b);
-        pretok_run(t, w, k + 1, b->p, b->n, at_origin, out);
-        return;
-    case PRE_SPLIT: {
-        Segs *g = &w->step_segs[k];
-        g->n = 0;
-        FindState fs = find_start(0);
-        split_scan(st, w->thread, s, n, n + 1, &fs, g);
-        if (!g->n || seg_end(g->seg[g->n - 1]) < n) segs_push(g, n, st->invert);
-        split_emit(t, w, k, s, g, 0, g->n, 0, at_origin, out, NULL);
-        return;
+        buf_put(b, s, *n);
     }
-    }
+    *n = b->n;
+    return b->p;
 }

@@ -23,7 +23,7 @@ static int known(const Bpe *m, const char *s, size_t len) {
     return strmap_get(&m->vocab, s, len) >= 0;
 }
 
-int tokenizer_build_pairs(Tokenizer *t) {
+void tokenizer_build_pairs(Tokenizer *t) {
     const StrMap *v = &t->bpe.vocab;
     strmap_init(&t->pairs, v->n);
     for (size_t i = 0; i < v->cap; i++) {
@@ -42,7 +42,6 @@ int tokenizer_build_pairs(Tokenizer *t) {
         }
     }
     t->have_pairs = 1;
-    return 0;
 }
 
 size_t bpe_safe_cut(const Tokenizer *t, const char *s, size_t n, size_t near) {

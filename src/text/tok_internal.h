@@ -13,7 +13,7 @@
 #include "depthfuse/tokenizer.h"
 
 /* a JSON object holds only these keys (NULL-terminated list); a key we do not know could change
- * what the reference computes, so it is refused rather than ignored (load.c) */
+ * what the reference computes, so it is refused rather than ignored (tokenizer.c) */
 int json_only_keys(const cJSON *o, const char *const *keys, const char *what);
 
 /* ---- growable byte buffer (buf.c) ------------------------------------------------------------ */
@@ -88,8 +88,8 @@ static inline FindState find_start(size_t pos) { return (FindState){pos, 0, 0}; 
 /* next match in s[0..n) starting before limit; 0 when none. thread picks the regex copy. */
 int pattern_next(const Pattern *p, int thread, const char *s, size_t n, size_t limit, FindState *st,
                  size_t *ms, size_t *me);
-/* every match replaced by with (normalizer and decoder Replace) */
-void pattern_replace(const Pattern *p, const char *s, size_t n, const char *with, size_t wlen, Buf *out);
+/* every match replaced by with (Replace; Metaspace's spaces), appended to out */
+void pattern_replace(const Pattern *p, int thread, const char *s, size_t n, const char *with, size_t wlen, Buf *out);
 /* a JSON pattern object {"String": s} or {"Regex": r} */
 int pattern_from_json(Pattern *p, const cJSON *j, int ncopies, const char *what);
 
@@ -111,6 +111,7 @@ void nfc_apply(const char *s, size_t n, Buf *out);
 
 /* ---- pre-tokenizer (pretokenize.c) -------------------------------------------------------------- */
 typedef enum { SPLIT_REMOVED, SPLIT_ISOLATED, SPLIT_MERGED_PREV, SPLIT_MERGED_NEXT, SPLIT_CONTIGUOUS } SplitBehavior;
+enum { MAX_PRE_STEPS = 8 };
 typedef enum { PRE_SPLIT, PRE_PREFIX, PRE_REPLACE } PreKind;
 typedef struct {
     PreKind kind;
@@ -155,13 +156,14 @@ typedef struct {
     struct Cand *heap;
     size_t cap_sym, cap_heap;
     BpeCache *cache;
-    Buf step_buf[8];         /* text produced by pre-tokenizer steps, one per step depth */
-    Segs step_segs[8];
+    Buf step_buf[MAX_PRE_STEPS];     /* text produced by pre-tokenizer steps, one per step depth */
+    Segs step_segs[MAX_PRE_STEPS];
 } Work;
 void work_init(Work *w, int thread);
 void work_free(Work *w);
 /* ids of one word (model space); whole: the word is complete, so ignore_merges may take it whole */
 void bpe_word(const Bpe *m, Work *w, const char *s, size_t n, int whole, IdVec *out);
+void idvec_append(IdVec *v, const int32_t *ids, size_t n);   /* encode.c */
 
 /* ---- added tokens (added.c) ----------------------------------------------------------------------- */
 typedef struct {
@@ -234,9 +236,9 @@ struct Tokenizer {
     int have_pairs;
 };
 
-/* encode.c: one normalized piece (pre-tokenizer + model) appended to out */
-void encode_piece(const Tokenizer *t, Work *w, const char *s, size_t n, int at_origin, IdVec *out);
-/* pretokenize.c: pre-tokenizer steps [k, npre) then the model, over s[0..n) */
+/* pretokenize.c: a PREFIX or REPLACE step on one piece: the text it becomes (s itself, or b's) */
+const char *pretok_transform(const PreStep *st, int thread, const char *s, size_t *n, int at_origin, Buf *b);
+/* pre-tokenizer steps [k, npre) then the model, over s[0..n) */
 void pretok_run(const Tokenizer *t, Work *w, int k, const char *s, size_t n, int at_origin, IdVec *out);
 /* find the segments of a split step's pattern over s[0..n) from state st, matches starting before
  * limit (phase 1 of a chunk), appended to g */
@@ -250,6 +252,6 @@ void split_emit(const Tokenizer *t, Work *w, int k, const char *s, const Segs *g
 size_t bpe_safe_cut(const Tokenizer *t, const char *s, size_t n, size_t near);
 /* the model on a word that may be a whole text: cut at every safe boundary, parts through bpe_word */
 void bpe_text(const Tokenizer *t, Work *w, const char *s, size_t n, int whole, IdVec *out);
-int tokenizer_build_pairs(Tokenizer *t);
+void tokenizer_build_pairs(Tokenizer *t);
 
 #endif
