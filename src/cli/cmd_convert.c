@@ -11,12 +11,13 @@
 #include "depthfuse/setup.h"
 
 int cmd_convert(int argc, char **argv) {
-    const char *from_hf = NULL, *from_h5 = NULL, *to = NULL, *max_shard = "5GB";
+    const char *from_hf = NULL, *from_h5 = NULL, *to = NULL, *to_hf = NULL, *max_shard = "5GB";
     int P = 1;
     const ArgSpec spec[] = {
         {"--from-hf", ARG_STR, &from_hf, "DIR", "read a Hugging Face folder", 0},
         {"--from-h5", ARG_STR, &from_h5, "FILE.h5", "read a depthfuse .h5 store", 0},
-        {"--to", ARG_STR, &to, "PATH", "FILE.h5 (from --from-hf) or a folder (from --from-h5)", ARG_REQUIRED},
+        {"--to", ARG_STR, &to, "FILE.h5", "the .h5 store to write (with --from-hf)", 0},
+        {"--to-hf", ARG_STR, &to_hf, "DIR", "the Hugging Face folder to write (with --from-h5)", 0},
         {"--max-shard-size", ARG_STR, &max_shard, "SIZE", "largest safetensors shard, e.g. 5GB, 500MB (default 5GB)", 0},
         {"--pipeline", ARG_INT, &P, "P", "pipeline stages: each rank holds only its stage (default 1)", 0},
         {0}};
@@ -25,10 +26,9 @@ int cmd_convert(int argc, char **argv) {
                         "its pipeline stage's tensors.", spec, argc, argv, NULL, NULL);
     if (rc != 0) return rc < 0;
     const char *bad = NULL;
-    if (!from_hf == !from_h5) bad = "give exactly one of --from-hf and --from-h5";
-    else if (from_hf && !h5_is_store(to)) bad = "--to must name a .h5 file with --from-hf";
-    else if (from_h5 && !h5_is_store(from_h5)) bad = "--from-h5 must name a .h5 file";
-    else if (from_h5 && h5_is_store(to)) bad = "--to must name a folder with --from-h5";
+    if (!from_hf == !from_h5) bad = "give exactly one of --from-hf DIR and --from-h5 FILE.h5";
+    else if (from_hf && (!to || to_hf || !h5_is_store(to))) bad = "--from-hf DIR goes with --to FILE.h5";
+    else if (from_h5 && (!to_hf || to || !h5_is_store(from_h5))) bad = "--from-h5 FILE.h5 goes with --to-hf DIR";
     if (bad) {
         df_fail("depthfuse convert: %s", bad);
         return 1;
@@ -41,9 +41,9 @@ int cmd_convert(int argc, char **argv) {
     const char *src = from_hf ? from_hf : from_h5;
     if (setup_model(&t, &m, src, P) < 0) return 1;
     setup_print_layout(&t, &m);
-    rc = from_hf ? h5_write_model(&m, &t, to) : model_write_hf(&m, &t, to, shard_bytes);
+    rc = from_hf ? h5_write_model(&m, &t, to) : model_write_hf(&m, &t, to_hf, shard_bytes);
     rc = df_agree(MPI_COMM_WORLD, rc);
-    if (rc == 0) df_print0("wrote %s (%.1f s)\n", to, df_now() - t0);
+    if (rc == 0) df_print0("wrote %s (%.1f s)\n", from_hf ? to : to_hf, df_now() - t0);
     model_free(&m);
     topology_free(&t);
     return rc != 0;
