@@ -2,8 +2,9 @@
  * and decoded text of Hugging Face tokenizers) is tokenized by depthfuse, which must give identical
  * ids, without and with special tokens; decoding the reference ids must give the reference's text,
  * with special tokens kept and skipped; and where the reference round trips (decode(encode(x)) ==
- * x), so must depthfuse. With --chunks, each case is also encoded in parallel chunks of 4096 and
- * 301 bytes, which must give the same ids.
+ * x), so must depthfuse. Every id of the vocabulary decoded alone must give the reference's text.
+ * With --chunks, each case is also encoded in parallel chunks of 4096 and 301 bytes, which must give
+ * the same ids.
  *   test_tok_oracle ORACLE_FILE TOKENIZER [--chunks] */
 #include <stdint.h>
 
@@ -103,7 +104,7 @@ int main(int argc, char **argv) {
     Group groups[8];
     int ng = 0, shown = 0, show_dec = 3;
     double t_enc = 0;
-    while (g_failures == 0 && r.p < r.end) {
+    while (g_failures == 0 && r.p < r.end && !(r.end - r.p >= 8 && !memcmp(r.p, "DFVOCAB\n", 8))) {
         uint32_t nlen;
         char name[256];
         const char *text, *ref_ids, *ref_sp, *ref_dec, *ref_skip;
@@ -163,7 +164,27 @@ int main(int argc, char **argv) {
         free(want);
         free(want_sp);
     }
-    size_t bad = 0;
+    uint32_t nvocab = 0, vocab_bad = 0;
+    CHECK(r.end - r.p >= 12 && !memcmp(r.p, "DFVOCAB\n", 8), "%s: no vocabulary section", argv[1]);
+    if (g_failures == 0) {
+        r.p += 8;
+        take(&r, &nvocab, 4);
+        CHECK((int)nvocab == tokenizer_vocab_size(tok), "vocabulary size %d, reference %u", tokenizer_vocab_size(tok), nvocab);
+        for (uint32_t id = 0; id < nvocab && g_failures == 0; id++) {
+            uint32_t dl;
+            if (take(&r, &dl, 4) < 0 || dl > (size_t)(r.end - r.p)) {
+                CHECK(0, "%s: truncated vocabulary section", argv[1]);
+                break;
+            }
+            char name[32];
+            snprintf(name, sizeof name, "id %u", id);
+            int32_t one = (int32_t)id;
+            vocab_bad += !decode_is(tok, &one, 1, 0, r.p, dl, name, &show_dec);
+            r.p += dl;
+        }
+        printf("vocab   %5u ids decoded alone: %u differ\n", nvocab, vocab_bad);
+    }
+    size_t bad = vocab_bad;
     for (int i = 0; i < ng; i++) {
         const Group *g = &groups[i];
         printf("%-7s %5zu cases %9zu ids: %zu id mismatches, %zu decode mismatches, %zu/%zu round trips fail\n",

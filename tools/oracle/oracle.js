@@ -60,6 +60,11 @@ async function main() {
                u64(decSkip.length), decSkip);
     nids += ids.length;
   }
+  // every id decoded alone (byte pieces, partial characters, first-token rules of the decoders)
+  const nvocab = tok.getVocabSize(true);
+  const single = await tok.decodeBatch(Array.from({ length: nvocab }, (_, i) => [i]), false);
+  parts.push(Buffer.from('DFVOCAB\n'), u32(nvocab));
+  for (const d of single) { const b = Buffer.from(d, 'utf8'); parts.push(u32(b.length), b); }
   fs.writeFileSync(out, Buffer.concat(parts));
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   console.log(`reference: ${path.basename(path.dirname(tokPath))}: ${nids} ids in ${s.toFixed(1)} s`);
