@@ -68,6 +68,9 @@ json.dump(j, open(sys.argv[2], "w"))
 PY
 expect_error "unsupported normalizer" "$out/lower/tokenizer.json: normalizer 'Lowercase' is not supported" \
     "$DF_BIN" tokenize --tokenizer "$out/lower" --text hi
+printf '{"model": {"type": "BPE", "vocab": {"a\377": 0}, "merges": []}}' > "$out/badutf8.json"
+expect_error "tokenizer.json not UTF-8" "$out/badutf8.json: invalid UTF-8 at byte 38" \
+    "$DF_BIN" tokenize --tokenizer "$out/badutf8.json" --text a
 printf '1 2 99999999' > "$out/ids.bad"
 expect_error "id out of range" "$out/ids.bad: token id 99999999 is not in the vocabulary" \
     "$DF_BIN" detokenize --tokenizer "$F/models/base-16L" "$out/ids.bad"

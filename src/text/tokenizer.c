@@ -124,8 +124,15 @@ int tokenizer_load(Tokenizer **out, const char *path) {
         free(file);
         return rc;
     }
-    cJSON *root;
-    if (df_json_load(file, &root) < 0) {
+    /* the reference only reads well-formed UTF-8, and the decoders rely on it */
+    char *json = NULL;
+    size_t len = 0, bad = 0;
+    cJSON *root = NULL;
+    int rc = df_read_file(file, &json, &len);
+    if (rc == 0 && (bad = utf8_check(json, len)) < len) rc = df_fail("%s: invalid UTF-8 at byte %zu", file, bad);
+    if (rc == 0) rc = df_json_parse(json, len, file, &root);
+    free(json);
+    if (rc < 0) {
         free(file);
         return -1;
     }
@@ -135,7 +142,7 @@ int tokenizer_load(Tokenizer **out, const char *path) {
     t->ncopies = omp_get_max_threads();
     if (t->ncopies > MAX_THREADS) t->ncopies = MAX_THREADS;
     if (t->ncopies < 1) t->ncopies = 1;
-    int rc = parse(t, root);
+    rc = parse(t, root);
     cJSON_Delete(root);
     if (rc < 0) {
         tokenizer_free(t);
