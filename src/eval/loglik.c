@@ -53,30 +53,32 @@ void loglik_set_bcast(LoglikSet *s, MPI_Comm comm) {
 
 static int seq_len(const LoglikSet *s, int i) { return (int)(s->off[i + 1] - s->off[i]); }
 
-static const LoglikSet *g_sort_set; /* qsort has no context argument in C11 */
+typedef struct {
+    int len, seq;
+} ByLength;
+
 static int longer_first(const void *a, const void *b) {
-    const int i = *(const int *)a, j = *(const int *)b, li = seq_len(g_sort_set, i), lj = seq_len(g_sort_set, j);
-    return li != lj ? lj - li : i - j;
+    const ByLength *x = a, *y = b;
+    return x->len != y->len ? y->len - x->len : x->seq - y->seq;
 }
 
 /* Longest first; each micro-batch takes as many of the next sequences as fit in tokens_per_mb at
  * the length of its first (the others are padded at the end), but no more than keeps 2P
  * micro-batches per group busy. */
 static MicroBatch *micro_batches_by_length(const LoglikSet *s, int tokens_per_mb, const Topology *t, int *n_mb) {
-    int *order = df_malloc(sizeof(int) * (size_t)s->n);
-    for (int i = 0; i < s->n; i++) order[i] = i;
-    g_sort_set = s;
-    qsort(order, (size_t)s->n, sizeof(int), longer_first);
+    ByLength *order = df_malloc(sizeof *order * (size_t)s->n);
+    for (int i = 0; i < s->n; i++) order[i] = (ByLength){seq_len(s, i), i};
+    qsort(order, (size_t)s->n, sizeof *order, longer_first);
     const int spread = 2 * t->P * t->D, most = (s->n + spread - 1) / spread;
     MicroBatch *mbs = df_calloc((size_t)s->n + 1, sizeof *mbs);
     int k = 0;
     for (int j = 0; j < s->n; k++) {
-        const int T = seq_len(s, order[j]) - 1;
+        const int T = order[j].len - 1;
         int B = tokens_per_mb / T;
         B = B < 1 ? 1 : B > most ? most : B;
         B = B > s->n - j ? s->n - j : B;
         mbs[k] = (MicroBatch){B, T, df_malloc(sizeof(int) * (size_t)B)};
-        memcpy(mbs[k].seq, order + j, sizeof(int) * (size_t)B);
+        for (int b = 0; b < B; b++) mbs[k].seq[b] = order[j + b].seq;
         j += B;
     }
     free(order);

@@ -39,61 +39,69 @@ static int encode(const Tokenizer *tok, const char *text, size_t len, IdVec *v, 
     return df_fail("%s: %s", where, why);
 }
 
+typedef struct {
+    const Tokenizer *tok;
+    int prefix_id, max_len;
+    IdVec ctx, whole;     /* the context's ids, and scratch for context + continuation */
+    const char *ctx_text; /* the context ctx holds the ids of */
+} Encoder;
+
+/* ids of the context (the part before its trailing whitespace); an empty one is the prefix token.
+ * Kept while the context stays the same: the choices of an item share it. */
+static int encode_context(Encoder *e, const char *text, size_t n, const char *where) {
+    if (e->ctx_text && !strcmp(e->ctx_text, text)) return 0;
+    e->ctx.n = 0;
+    e->ctx_text = NULL;
+    if (n == 0 && e->prefix_id < 0)
+        return df_fail("%s: empty context, and the model has no BOS or EOS token to stand for it", where);
+    if (n == 0) idvec_push(&e->ctx, e->prefix_id);
+    else DF_TRY(encode(e->tok, text, n, &e->ctx, where));
+    e->ctx_text = text;
+    return 0;
+}
+
+/* one request -> one sequence: ctx + encode(context + continuation)[len(ctx):] (all of it after the
+ * prefix token of an empty context), the oldest tokens dropped beyond max_len + 1 */
+static int encode_request(Encoder *e, LoglikSet *set, const TaskRequest *q, int choice, const char *where, int *ntok,
+                          int *truncated) {
+    const size_t n_ctx = zeroshot_context_len(q->ctx), nc = strlen(q->ctx), nq = strlen(q->cont);
+    DF_TRY(encode_context(e, q->ctx, n_ctx, where));
+    char *text = df_malloc(nc + nq + 1);
+    memcpy(text, q->ctx, nc);
+    memcpy(text + nc, q->cont, nq + 1);
+    e->whole.n = 0;
+    const int rc = encode(e->tok, text, nc + nq, &e->whole, where);
+    free(text);
+    DF_TRY(rc);
+    const size_t skip = n_ctx ? e->ctx.n : 0;
+    const int n_cont = e->whole.n > skip ? (int)(e->whole.n - skip) : 0;
+    if (n_cont == 0) return df_fail("%s: choice %d adds no tokens to its context", where, choice);
+    if (n_cont > e->max_len)
+        return df_fail("%s: choice %d is %d tokens, more than the model's %d positions", where, choice, n_cont, e->max_len);
+    const int len = (int)e->ctx.n + n_cont, keep = len < e->max_len + 1 ? len : e->max_len + 1;
+    int32_t *seq = df_malloc(sizeof(int32_t) * (size_t)len);
+    memcpy(seq, e->ctx.ids, sizeof(int32_t) * e->ctx.n);
+    memcpy(seq + e->ctx.n, e->whole.ids + skip, sizeof(int32_t) * (size_t)n_cont);
+    loglik_set_push(set, seq + (len - keep), keep, n_cont); /* the last token is only predicted */
+    free(seq);
+    *ntok = n_cont;
+    *truncated += keep < len;
+    return 0;
+}
+
 int zeroshot_encode(LoglikSet *set, int *ntok, int *truncated, const Task *t, const Tokenizer *tok, int prefix_id,
                     int max_len) {
-    IdVec ctx = {0}, whole = {0};
-    const char *last_ctx = NULL;
+    Encoder e = {tok, prefix_id, max_len, {0}, {0}, NULL};
     char where[700];
     int rc = 0;
     *truncated = 0;
     for (int i = 0; i < t->n_items && rc == 0; i++) {
         const TaskItem *it = &t->items[i];
         snprintf(where, sizeof where, "%s:%d", t->path, it->line);
-        for (int r = it->first; r < it->first + it->n && rc == 0; r++) {
-            const TaskRequest *q = &t->reqs[r];
-            const size_t n_ctx = zeroshot_context_len(q->ctx);
-            if (!last_ctx || strcmp(last_ctx, q->ctx)) { /* the choices of an item share their context */
-                ctx.n = 0;
-                if (n_ctx == 0 && prefix_id < 0) {
-                    rc = df_fail("%s: empty context, and the model has no BOS or EOS token to stand for it", where);
-                    break;
-                }
-                if (n_ctx == 0) idvec_push(&ctx, prefix_id);
-                else if ((rc = encode(tok, q->ctx, n_ctx, &ctx, where)) < 0) break;
-                last_ctx = q->ctx;
-            }
-            /* whole = ctx + cont; after the prefix token of an empty context, all of it is continuation */
-            whole.n = 0;
-            const size_t n_whole = strlen(q->ctx) + strlen(q->cont);
-            char *text = df_malloc(n_whole + 1);
-            memcpy(text, q->ctx, strlen(q->ctx));
-            memcpy(text + strlen(q->ctx), q->cont, strlen(q->cont) + 1);
-            rc = encode(tok, text, n_whole, &whole, where);
-            free(text);
-            if (rc < 0) break;
-            const size_t skip = n_ctx ? ctx.n : 0;
-            const int n_cont = whole.n > skip ? (int)(whole.n - skip) : 0;
-            if (n_cont == 0) {
-                rc = df_fail("%s: choice %d adds no tokens to its context", where, r - it->first);
-                break;
-            }
-            if (n_cont > max_len) {
-                rc = df_fail("%s: choice %d is %d tokens, more than the model's %d positions", where, r - it->first,
-                             n_cont, max_len);
-                break;
-            }
-            /* ctx + cont, the oldest tokens dropped beyond max_len + 1 (the last one is only predicted) */
-            const int len = (int)ctx.n + n_cont, keep = len < max_len + 1 ? len : max_len + 1;
-            int32_t *seq = df_malloc(sizeof(int32_t) * (size_t)len);
-            memcpy(seq, ctx.ids, sizeof(int32_t) * ctx.n);
-            memcpy(seq + ctx.n, whole.ids + skip, sizeof(int32_t) * (size_t)n_cont);
-            loglik_set_push(set, seq + (len - keep), keep, n_cont);
-            free(seq);
-            ntok[r] = n_cont;
-            *truncated += keep < len;
-        }
+        for (int r = it->first; r < it->first + it->n && rc == 0; r++)
+            rc = encode_request(&e, set, &t->reqs[r], r - it->first, where, &ntok[r], truncated);
     }
-    idvec_free(&ctx);
-    idvec_free(&whole);
+    idvec_free(&e.ctx);
+    idvec_free(&e.whole);
     return rc;
 }

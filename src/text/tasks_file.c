@@ -24,6 +24,19 @@ static void reserve(char **out, size_t *cap, size_t used, size_t want) {
 /* the libraries count in unsigned int: hand over at most 1 GiB at a time */
 static unsigned chunk(size_t n) { return n < (1u << 30) ? (unsigned)n : 1u << 30; }
 
+/* hand the NUL-terminated text over, or free it on failure */
+static int finish(int rc, char *buf, size_t cap, size_t used, char **out, size_t *len) {
+    if (rc < 0) {
+        free(buf);
+        return -1;
+    }
+    reserve(&buf, &cap, used, 0);
+    buf[used] = 0;
+    *out = buf;
+    *len = used;
+    return 0;
+}
+
 typedef enum { STREAM_END, STREAM_TRUNCATED, STREAM_CORRUPT } StreamEnd;
 
 /* one bzip2 stream starting at in[*pos]; appends to buf */
@@ -63,15 +76,7 @@ static int inflate_bz2(const char *path, const char *in, size_t n, char **out, s
         if (st == STREAM_TRUNCATED) rc = df_fail("%s: bzip2 data ends early (truncated file?)", path);
         else if (st == STREAM_CORRUPT) rc = df_fail("%s: corrupt bzip2 data near compressed byte %zu (error %d)", path, pos, err);
     }
-    if (rc < 0) {
-        free(buf);
-        return -1;
-    }
-    reserve(&buf, &cap, used, 0);
-    buf[used] = 0;
-    *out = buf;
-    *len = used;
-    return 0;
+    return finish(rc, buf, cap, used, out, len);
 }
 
 static int inflate_gz(const char *path, const char *in, size_t n, char **out, size_t *len) {
@@ -103,15 +108,7 @@ static int inflate_gz(const char *path, const char *in, size_t n, char **out, si
              : z == Z_BUF_ERROR ? df_fail("%s: gzip data ends early (truncated file?)", path)
                                 : df_fail("%s: corrupt gzip data (%s)", path, msg);
     inflateEnd(&s);
-    if (rc < 0) {
-        free(buf);
-        return -1;
-    }
-    reserve(&buf, &cap, used, 0);
-    buf[used] = 0;
-    *out = buf;
-    *len = used;
-    return 0;
+    return finish(rc, buf, cap, used, out, len);
 }
 
 int task_file_read(const char *path, char **data, size_t *len) {

@@ -172,38 +172,51 @@ static const char *opt_delimiter(const cJSON *j, const char *where, const char *
     return cJSON_IsString(d) ? d->valuestring : dflt;
 }
 
-int task_read_jsonl(Task *t, const char *text, size_t len, const TaskReadOpts *o) {
-    const Format *f = NULL;
-    int *labels = NULL, line = 0, item = 0, rc = 0;
-    size_t pos = 0, n;
+typedef struct {
+    Task *t;
+    const TaskReadOpts *o;
+    const char *text; /* the whole file */
+    size_t len;
+    const Format *f;  /* from the first line */
+    int *labels;      /* PIQA */
+    int items;        /* non-blank lines so far */
+} Reader;
+
+/* the first line decides the format (and PIQA's labels are read then) */
+static int start_format(Reader *r, const cJSON *j, const char *where) {
+    if (!(r->f = detect(j, where))) return -1;
+    r->t->format = r->f->name;
+    r->t->kind = r->f->kind;
+    if (r->f->item != item_piqa) return 0;
+    r->t->used_labels_option = r->o->labels != NULL;
+    return read_labels(&r->labels, r->t->path, r->text, r->len, r->o);
+}
+
+static int read_line(Reader *r, const char *s, size_t n, int line) {
     char where[600];
+    snprintf(where, sizeof where, "%s:%d", r->t->path, line);
+    cJSON *j;
+    DF_TRY(df_json_parse(s, n, where, &j));
+    int rc = cJSON_IsObject(j) ? 0 : df_fail("%s: a task line must be a JSON object", where);
+    if (rc == 0 && !r->f) rc = start_format(r, j, where);
+    const char *delim = rc == 0 ? opt_delimiter(j, where, r->o->delimiter ? r->o->delimiter : " ", &rc) : NULL;
+    if (rc == 0) {
+        Line l = {r->t, where, delim, line, r->labels ? r->labels[r->items] : 0};
+        rc = r->f->item(&l, j);
+    }
+    r->items++;
+    cJSON_Delete(j);
+    return rc;
+}
+
+int task_read_jsonl(Task *t, const char *text, size_t len, const TaskReadOpts *o) {
+    Reader r = {t, o, text, len, NULL, NULL, 0};
+    size_t pos = 0, n;
+    int line = 0, rc = 0;
     for (const char *s; rc == 0 && !task_full(t, o) && (s = task_next_line(text, len, &pos, &n));) {
         line++;
-        if (n == 0) continue;
-        snprintf(where, sizeof where, "%s:%d", t->path, line);
-        cJSON *j;
-        if (df_json_parse(s, n, where, &j) < 0) {
-            rc = -1;
-            break;
-        }
-        if (!cJSON_IsObject(j)) rc = df_fail("%s: a task line must be a JSON object", where);
-        if (rc == 0 && !f && (f = detect(j, where))) {
-            t->format = f->name;
-            t->kind = f->kind;
-            if (f->item == item_piqa) {
-                rc = read_labels(&labels, t->path, text, len, o);
-                t->used_labels_option = o->labels != NULL;
-            }
-        }
-        if (rc == 0 && !f) rc = -1;
-        const char *delim = rc == 0 ? opt_delimiter(j, where, o->delimiter ? o->delimiter : " ", &rc) : NULL;
-        if (rc == 0) {
-            Line l = {t, where, delim, line, labels ? labels[item] : 0};
-            rc = f->item(&l, j);
-        }
-        item++;
-        cJSON_Delete(j);
+        if (n > 0) rc = read_line(&r, s, n, line); /* blank lines are skipped */
     }
-    free(labels);
+    free(r.labels);
     return rc;
 }
