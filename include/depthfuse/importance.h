@@ -28,10 +28,12 @@ typedef struct {
 
 typedef struct {
     int n;              /* rows of the table: every block (one-shot) or the removal steps */
+    int n_input_blocks;
     int *block;         /* [n] block index in the input model */
     double *score;      /* [n] score (at the step of removal when greedy) */
     int *rank;          /* [n] 1 = first to remove */
     int greedy;         /* the table is a removal order */
+    double *first;      /* [blocks of the input model] every block's score at the first step */
     long long block_forwards; /* blocks x sequences run, over the whole job */
 } ImportanceResult;
 
@@ -43,7 +45,7 @@ void importance_free(ImportanceResult *r);
 /* the table on rank 0 */
 void importance_print(const ImportanceResult *r, Metric metric);
 /* {"model", "metric", "samples", "seq_len", "blocks": [{"block", "score", "rank"}], "removal_order"
- * (greedy only), "seconds"} */
+ * and "first_step_scores" (every block's score before the first removal; greedy only), "seconds"} */
 cJSON *importance_json(const char *model, Metric metric, const CalibSet *cal, const ImportanceResult *r, double seconds);
 
 #endif

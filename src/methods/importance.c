@@ -257,13 +257,16 @@ int importance_run(ImportanceResult *r, const Topology *t, const Model *m, const
     double *scores = df_malloc(sizeof(double) * (size_t)L);
     int greedy = o->metric == METRIC_SLEB || o->steps > 0, steps = greedy ? o->steps : 1, rc = 0;
     r->greedy = greedy;
+    r->n_input_blocks = L;
     r->block = df_malloc(sizeof(int) * (size_t)L);
     r->score = df_malloc(sizeof(double) * (size_t)L);
     r->rank = df_malloc(sizeof(int) * (size_t)L);
+    r->first = df_malloc(sizeof(double) * (size_t)L);
     for (int step = 0; step < steps && rc == 0; step++) {
         if (greedy) df_print0("step %d/%d: scoring %d candidates (%s)\n", step + 1, steps, list.n, metric_name(o->metric));
         rc = sweep_scores(scores, t, m, cal, &list, o);
         if (rc < 0) break;
+        if (step == 0) memcpy(r->first, scores, sizeof(double) * (size_t)L);
         if (!greedy) { /* one shot: every block, ranked by score */
             int *order = df_malloc(sizeof(int) * (size_t)L);
             for (int i = 0; i < L; i++) order[i] = i;
@@ -309,6 +312,7 @@ void importance_free(ImportanceResult *r) {
     free(r->block);
     free(r->score);
     free(r->rank);
+    free(r->first);
     memset(r, 0, sizeof *r);
 }
 
@@ -337,6 +341,8 @@ cJSON *importance_json(const char *model, Metric metric, const CalibSet *cal, co
     if (r->greedy) {
         cJSON *order = cJSON_AddArrayToObject(root, "removal_order");
         for (int i = 0; i < r->n; i++) cJSON_AddItemToArray(order, cJSON_CreateNumber(r->block[i]));
+        cJSON *first = cJSON_AddArrayToObject(root, "first_step_scores");
+        for (int i = 0; i < r->n_input_blocks; i++) cJSON_AddItemToArray(first, cJSON_CreateNumber(r->first[i]));
     }
     cJSON_AddNumberToObject(root, "seconds", seconds);
     return root;
