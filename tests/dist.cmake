@@ -7,3 +7,4 @@ df_test(partition 0 $<TARGET_FILE:test_partition>)
 # every valid (P, D) at -np 1, 2, 4 (oversubscribed on the 2-core CI machine); kjv.test only in CI
 df_test(ppl_layouts 0 sh ${CMAKE_CURRENT_SOURCE_DIR}/cli_ppl.sh "kjv.test.txt" "1:1 2:1 2:2 4:1 4:2 4:4"
         ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})
+df_test(cli_convert 0 sh ${CMAKE_CURRENT_SOURCE_DIR}/cli_convert.sh ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})

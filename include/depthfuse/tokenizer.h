@@ -16,7 +16,9 @@ void idvec_push(IdVec *v, int32_t id);
 void idvec_free(IdVec *v);
 
 /* path: a tokenizer.json, or a model folder holding one. -1 + df_fail on error. */
-int tokenizer_load(Tokenizer **out, const char *path);
+int tokenizer_load(Tokenizer **out, const char *path);   /* also a depthfuse .h5 store */
+/* a tokenizer.json held in memory; what names it in messages */
+int tokenizer_parse(Tokenizer **out, const char *json, size_t len, const char *what);
 void tokenizer_free(Tokenizer *t);
 int tokenizer_vocab_size(const Tokenizer *t);
 int tokenizer_bos_id(const Tokenizer *t);   /* the id the post-processor adds, -1 when none */

@@ -7,6 +7,7 @@
 
 #include "depthfuse/error.h"
 #include "depthfuse/fileio.h"
+#include "depthfuse/h5store.h"
 #include "depthfuse/json.h"
 #include "depthfuse/log.h"
 #include "tok_internal.h"
@@ -116,33 +117,20 @@ static int parse(Tokenizer *t, const cJSON *root) {
     return 0;
 }
 
-int tokenizer_load(Tokenizer **out, const char *path) {
+int tokenizer_parse(Tokenizer **out, const char *json, size_t len, const char *what) {
     *out = NULL;
-    char *file = df_is_dir(path) ? df_path_join(path, "tokenizer.json") : df_strdup(path);
-    if (!df_exists(file)) {
-        int rc = df_fail("%s: no tokenizer.json there", df_is_dir(path) ? path : file);
-        free(file);
-        return rc;
-    }
     /* the reference only reads well-formed UTF-8, and the decoders rely on it */
-    char *json = NULL;
-    size_t len = 0, bad = 0;
+    size_t bad = utf8_check(json, len);
+    if (bad < len) return df_fail("%s: invalid UTF-8 at byte %zu", what, bad);
     cJSON *root = NULL;
-    int rc = df_read_file(file, &json, &len);
-    if (rc == 0 && (bad = utf8_check(json, len)) < len) rc = df_fail("%s: invalid UTF-8 at byte %zu", file, bad);
-    if (rc == 0) rc = df_json_parse(json, len, file, &root);
-    free(json);
-    if (rc < 0) {
-        free(file);
-        return -1;
-    }
+    DF_TRY(df_json_parse(json, len, what, &root));
     Tokenizer *t = df_calloc(1, sizeof(Tokenizer));
-    t->path = file;
+    t->path = df_strdup(what);
     t->chunk_bytes = DEFAULT_CHUNK;
     t->ncopies = omp_get_max_threads();
     if (t->ncopies > MAX_THREADS) t->ncopies = MAX_THREADS;
     if (t->ncopies < 1) t->ncopies = 1;
-    rc = parse(t, root);
+    int rc = parse(t, root);
     cJSON_Delete(root);
     if (rc < 0) {
         tokenizer_free(t);
@@ -150,6 +138,28 @@ int tokenizer_load(Tokenizer **out, const char *path) {
     }
     *out = t;
     return 0;
+}
+
+int tokenizer_load(Tokenizer **out, const char *path) {
+    *out = NULL;
+    char *json = NULL, *file = NULL, what[1100];
+    size_t len = 0;
+    int rc;
+    if (h5_is_store(path)) { /* a depthfuse .h5 store carries its tokenizer.json verbatim */
+        snprintf(what, sizeof what, "%s:/files/tokenizer.json", path);
+        df_clear_error();
+        rc = h5_read_file(path, "tokenizer.json", &json, &len);
+        if (rc < 0 && !strstr(df_errmsg(), path)) rc = df_fail("%s: the store holds no tokenizer.json", path);
+    } else {
+        file = df_is_dir(path) ? df_path_join(path, "tokenizer.json") : df_strdup(path);
+        snprintf(what, sizeof what, "%s", file);
+        rc = df_exists(file) ? df_read_file(file, &json, &len)
+                             : df_fail("%s: no tokenizer.json there", df_is_dir(path) ? path : file);
+    }
+    if (rc == 0) rc = tokenizer_parse(out, json, len, what);
+    free(json);
+    free(file);
+    return rc;
 }
 
 void tokenizer_free(Tokenizer *t) {
