@@ -109,8 +109,10 @@ def title(kind, key):
 
 
 def yrange(lines, kind, key, base):
-    """accuracy panels: the data and the chance level, with a margin"""
+    """the data (and the chance level) with a margin: 10% on the log scale of perplexity, 0.03 of accuracy"""
     ys = [y for _, reports in lines for r in reports for y in point(r, kind, key) if y is not None]
+    if kind == "ppl":
+        return min(ys) / 1.1, max(ys) * 1.1
     ys.append(chance(base, kind, key))
     return max(0.0, min(ys) - 0.03), min(1.0, max(ys) + 0.03)
 
@@ -118,10 +120,11 @@ def yrange(lines, kind, key, base):
 def legend(lines):
     """a cell of its own, so that no panel's data hides under it"""
     s = ["unset border", "unset tics", "unset xlabel", "unset ylabel", "unset title", "unset grid",
-         "set xrange [0:1]", "set yrange [0:1]", "set key center center font 'sans,10' spacing 1.3"]
+         "set xrange [0:1]", "set yrange [0:1]", "set key center center font 'sans,10' spacing 1.3",
+         "set label 1 'solid: perplexity or acc; dashed: acc_norm' at graph 0.5, graph 0.02 center"]
     items = []
     for li, (name, _) in enumerate(lines):
-        items.append(f"NaN with linespoints lw 2 pt 7 lc {li + 1} title '{name}: acc (or perplexity)'")
+        items.append(f"NaN with linespoints lw 2 pt 7 lc {li + 1} title '{name}'")
         items.append(f"NaN with linespoints lw 1 dt 2 pt 6 lc {li + 1} title '{name}: acc_norm'")
     items.append("NaN with lines dt 3 lc 'gray40' title 'chance'")
     return s + ["plot " + ", ".join(items)]
@@ -138,11 +141,10 @@ def script(out, lines, plist, files, base, max_removed, pruned):
          "set xlabel 'removed blocks'", "set grid", "unset key"]
     for pi, (kind, key) in enumerate(plist):
         s.append(f"set title '{title(kind, key)}'")
-        s.append("set logscale y" if kind == "ppl" else "unset logscale y")
-        if kind == "ppl":
-            s += ["set ylabel 'perplexity'", "set autoscale y"]
-        else:
-            s += ["set ylabel 'accuracy'", "set yrange [%g:%g]" % yrange(lines, kind, key, base)]
+        lo, hi = yrange(lines, kind, key, base)
+        s.append("set logscale y" if kind == "ppl" and hi / lo > 8 else "unset logscale y")  # log once it spans decades
+        s += ["set ylabel '%s'" % ("perplexity" if kind == "ppl" else "accuracy"),
+              f"set yrange [{lo:g}:{hi:g}]"]
         plots = []
         for li, (name, _) in enumerate(lines):
             f = files[li, pi]
