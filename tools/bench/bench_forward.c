@@ -434,8 +434,13 @@ int main(int argc, char **argv) {
     }
     if (n_models) {
         const int threads = openblas_get_num_threads();
+        const char *core = openblas_get_corename();
         printf("bench_forward: %d threads (%s, core %s), %d x %d tokens, %d repeats after a warm-up\n", threads,
-               openblas_get_config(), openblas_get_corename(), B, T, repeat);
+               openblas_get_config(), core, B, T, repeat);
+        /* OpenBLAS 0.3.21 (Debian 12) does not know Zen 5 and falls back to its AVX2 kernels */
+        if (__builtin_cpu_supports("avx512f") && (!strcmp(core, "Haswell") || !strncmp(core, "Zen", 3)))
+            printf("note: this CPU has AVX-512 but OpenBLAS runs its %s kernels; OPENBLAS_CORETYPE=SkylakeX selects "
+                   "the AVX-512 ones (docs/performance.md)\n", core);
         printf("FLOPs: linears 2*N*in*out; attention 2*2*hd*nh*T(T+1)/2 per sequence (causal QK^T, PV); lm_head "
                "2*N*H*V; elementwise ops not counted\n");
         Peak peak;
