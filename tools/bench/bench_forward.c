@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "depthfuse/error.h"
@@ -164,6 +165,13 @@ static void peak_free(Peak *p) {
     free(p->x);
     free(p->w);
     free(p->o);
+}
+
+/* Idle BLAS and OpenMP threads spin for a while before they sleep (OpenBLAS: 2^28 cycles, ~0.1 s);
+ * let the other process's go quiet before timing this one's, and the reverse. */
+static void settle(void) {
+    const struct timespec ts = {0, 250000000};
+    nanosleep(&ts, NULL);
 }
 
 /* ---- PyTorch, over a pipe (torch_block.py's protocol: "ready", then "run" -> "time S") --------- */
@@ -361,6 +369,7 @@ static int bench_model(const char *dir, int B, int T, int repeat, const char *to
            *r_tpeak = t + 7 * (repeat + 1);
     double cpu = 0, wall = 0; /* over our own timed parts: a share below 100% means others took cores */
     for (int r = 0; r <= repeat; r++) { /* r == 0: warm-up */
+        settle();
         const double c0 = cpu_seconds(), w0 = df_now();
         tp_peak[r] = peak_time(peak);
         tf[r] = forward_run(&fw, &tb[r]);
@@ -368,6 +377,7 @@ static int bench_model(const char *dir, int B, int T, int repeat, const char *to
         wall += df_now() - w0;
         th[r] = tf[r] - tb[r];
         r_peak[r] = (gflop / tf[r]) / (peak_gflop / tp_peak[r]);
+        if (torch) settle();
         if (torch && torch_run(&tp, &tt[r]) < 0) torch = NULL, printf("  torch: %s\n", df_errmsg());
         if (torch) r_torch[r] = tt[r] / tf[r], r_tpeak[r] = (gflop / tt[r]) / (peak_gflop / tp_peak[r]);
     }
