@@ -1,7 +1,8 @@
 /* Fast paths of the decoder ops (see include/depthfuse/ops.h); naive twins in ops_ref.c.
- * Only the GEMMs are threaded (OpenBLAS's pool); everything else runs on the calling thread. An
- * OpenMP pool beside OpenBLAS's spins for milliseconds after each parallel region and takes a core
- * from the GEMM that follows: 30% of the forward on 2 cores (docs/performance.md). */
+ * One thread pool, OpenMP's: GEMMs are split into tiles fixed by their shapes (gemm.h), attention
+ * into (sequence, kv head, chunk) jobs, the row-wise ops into rows, each piece computed serially.
+ * So results are bit-identical at any thread count, and no second pool (OpenBLAS's) spins beside
+ * this one (two pools cost 30% of the forward on 2 cores: docs/performance.md). */
 #include "depthfuse/ops.h"
 
 #include <cblas.h>
@@ -10,12 +11,15 @@
 #include <string.h>
 
 #include "depthfuse/error.h"
+#include "depthfuse/gemm.h"
 
 void embedding_forward(float *out, const int32_t *ids, const float *table, int N, int C) {
+#pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) memcpy(out + (size_t)n * C, table + (size_t)ids[n] * C, (size_t)C * sizeof(float));
 }
 
 void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps) {
+#pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         const float *xr = x + (size_t)n * C;
         float *o = out + (size_t)n * C;
@@ -31,7 +35,7 @@ void matmul_forward(float *out, const float *x, const float *w, const float *bia
     if (bias) {
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, (size_t)OC * sizeof(float));
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, x, C, w, C, bias ? 1.0f : 0.0f, out, OC);
+    gemm_nt(N, OC, C, 1.0f, x, C, w, C, bias ? 1.0f : 0.0f, out, OC);
 }
 
 void rope_init(Rope *r, const float *inv_freq, int half, int T) {
@@ -55,6 +59,7 @@ void rope_free(Rope *r) {
 
 void rope_forward(float *x, const Rope *r, int B, int T, int nheads, int ld) {
     const int half = r->half;
+#pragma omp parallel for schedule(static)
     for (int bt = 0; bt < B * T; bt++) {
         const int t = bt % T;
         const float *c = r->cos + (size_t)t * half, *s = r->sin + (size_t)t * half;
@@ -104,58 +109,60 @@ enum { ATT_CHUNK = 256 };
 void attention_forward(float *out, float *lse, const float *q, int ldq, const float *k, const float *v,
                        int ldkv, int B, int T, int nh, int nkv, int hd) {
     const int g = nh / nkv;
-    const int chunk = T < ATT_CHUNK ? T : ATT_CHUNK;
+    const int chunk = T < ATT_CHUNK ? T : ATT_CHUNK, nchunk = (T + chunk - 1) / chunk, jobs = B * nkv * nchunk;
     const float scale = 1.0f / sqrtf((float)hd);
-    float *qb = df_alloc_floats((size_t)g * chunk * hd);
-    float *sb = df_alloc_floats((size_t)g * chunk * T);
-    float *ob = df_alloc_floats((size_t)g * chunk * hd);
-    float *inv = df_alloc_floats((size_t)g * chunk);
-    for (int b = 0; b < B; b++) {
-        const float *kb = k + (size_t)b * T * ldkv, *vb = v + (size_t)b * T * ldkv;
-        for (int kh = 0; kh < nkv; kh++) {
-            for (int r0 = 0; r0 < T; r0 += chunk) {
-                const int m = (T - r0 < chunk) ? T - r0 : chunk, ncol = r0 + m;
-                for (int j = 0; j < g; j++)
-                    for (int t = 0; t < m; t++)
-                        memcpy(qb + ((size_t)j * m + t) * hd, q + ((size_t)b * T + r0 + t) * ldq + (size_t)(kh * g + j) * hd,
-                               (size_t)hd * sizeof(float));
-                /* S[g*m, ncol] = scale * Qc Kc^T */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g * m, ncol, hd, scale, qb, hd,
-                            kb + (size_t)kh * hd, ldkv, 0.0f, sb, ncol);
-                for (int row = 0; row < g * m; row++) {
-                    const int t = r0 + row % m; /* query position: keys 0..t are visible */
-                    float *s = sb + (size_t)row * ncol;
-                    float mx = s[0];
+#pragma omp parallel if (jobs > 1)
+    {
+        float *qb = df_alloc_floats((size_t)g * chunk * hd);
+        float *sb = df_alloc_floats((size_t)g * chunk * T);
+        float *ob = df_alloc_floats((size_t)g * chunk * hd);
+        float *inv = df_alloc_floats((size_t)g * chunk);
+#pragma omp for schedule(dynamic, 1)
+        for (int job = 0; job < jobs; job++) {
+            const int b = job / (nkv * nchunk), kh = job / nchunk % nkv, r0 = (nchunk - 1 - job % nchunk) * chunk;
+            const int m = (T - r0 < chunk) ? T - r0 : chunk, ncol = r0 + m; /* later chunks (more keys) first */
+            const float *kb = k + (size_t)b * T * ldkv, *vb = v + (size_t)b * T * ldkv;
+            for (int j = 0; j < g; j++)
+                for (int t = 0; t < m; t++)
+                    memcpy(qb + ((size_t)j * m + t) * hd, q + ((size_t)b * T + r0 + t) * ldq + (size_t)(kh * g + j) * hd,
+                           (size_t)hd * sizeof(float));
+            /* S[g*m, ncol] = scale * Qc Kc^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g * m, ncol, hd, scale, qb, hd, kb + (size_t)kh * hd,
+                        ldkv, 0.0f, sb, ncol);
+            for (int row = 0; row < g * m; row++) {
+                const int t = r0 + row % m; /* query position: keys 0..t are visible */
+                float *s = sb + (size_t)row * ncol;
+                float mx = s[0];
 #pragma omp simd reduction(max : mx)
-                    for (int c = 1; c <= t; c++) mx = s[c] > mx ? s[c] : mx;
-                    float sum = 0.0f;
+                for (int c = 1; c <= t; c++) mx = s[c] > mx ? s[c] : mx;
+                float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
-                    for (int c = 0; c <= t; c++) {
-                        s[c] = exp_fast(s[c] - mx);
-                        sum += s[c];
-                    }
-                    memset(s + t + 1, 0, (size_t)(ncol - t - 1) * sizeof(float));
-                    inv[row] = 1.0f / sum;
-                    if (lse) lse[((size_t)b * nh + kh * g + row / m) * T + t] = mx + logf(sum);
+                for (int c = 0; c <= t; c++) {
+                    s[c] = exp_fast(s[c] - mx);
+                    sum += s[c];
                 }
-                /* O[g*m, hd] = P Vc, then each row / its sum into place */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g * m, hd, ncol, 1.0f, sb, ncol,
-                            vb + (size_t)kh * hd, ldkv, 0.0f, ob, hd);
-                for (int row = 0; row < g * m; row++) {
-                    const float *o = ob + (size_t)row * hd;
-                    float *d = out + ((size_t)b * T + r0 + row % m) * nh * hd + (size_t)(kh * g + row / m) * hd;
-                    for (int i = 0; i < hd; i++) d[i] = o[i] * inv[row];
-                }
+                memset(s + t + 1, 0, (size_t)(ncol - t - 1) * sizeof(float));
+                inv[row] = 1.0f / sum;
+                if (lse) lse[((size_t)b * nh + kh * g + row / m) * T + t] = mx + logf(sum);
+            }
+            /* O[g*m, hd] = P Vc, then each row / its sum into place */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g * m, hd, ncol, 1.0f, sb, ncol, vb + (size_t)kh * hd,
+                        ldkv, 0.0f, ob, hd);
+            for (int row = 0; row < g * m; row++) {
+                const float *o = ob + (size_t)row * hd;
+                float *d = out + ((size_t)b * T + r0 + row % m) * nh * hd + (size_t)(kh * g + row / m) * hd;
+                for (int i = 0; i < hd; i++) d[i] = o[i] * inv[row];
             }
         }
+        free(qb);
+        free(sb);
+        free(ob);
+        free(inv);
     }
-    free(qb);
-    free(sb);
-    free(ob);
-    free(inv);
 }
 
 void swiglu_forward(float *out, const float *gu, int N, int Hi) {
+#pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         const float *g = gu + (size_t)n * 2 * Hi, *u = g + Hi;
         float *o = out + (size_t)n * Hi;
@@ -164,6 +171,7 @@ void swiglu_forward(float *out, const float *gu, int N, int Hi) {
 }
 
 void residual_forward(float *x, const float *y, size_t n) {
+#pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
@@ -188,6 +196,7 @@ static double row_logsumexp(const float *z, int V) {
 
 void logsumexp_tile(float *mx, double *sum, float *tz, const float *logits, const int32_t *targets, int N, int Vt,
                     int v0) {
+#pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         if (targets[n] < 0) continue;
         const float *z = logits + (size_t)n * Vt;
@@ -200,6 +209,7 @@ double cross_entropy_forward(float *nll, const float *logits, const int32_t *tar
     double total = 0.0;
     /* per-row values first, then a fixed-order sum: the result does not depend on thread count */
     double *rows = df_malloc((size_t)N * sizeof(double));
+#pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         rows[n] = 0.0;
         if (targets[n] < 0) continue;

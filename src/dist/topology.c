@@ -1,6 +1,5 @@
 #include "depthfuse/topology.h"
 
-#include <cblas.h>
 #include <limits.h>
 #include <omp.h>
 #include <stdio.h>
@@ -9,6 +8,7 @@
 #include <unistd.h>
 
 #include "depthfuse/error.h"
+#include "depthfuse/gemm.h"
 #include "depthfuse/log.h"
 
 int df_agree(MPI_Comm comm, int rc) {
@@ -43,9 +43,8 @@ int df_startup_checks(void) {
     if (nt && atoi(nt) > 1 && size == 1)
         rc = df_fail("SLURM_NTASKS=%s but this MPI world has 1 rank: srun started independent copies "
                      "(use mpirun, or srun --mpi=pmix with a PMI-enabled Open MPI)", nt);
-    int threads = df_threads_per_rank();
-    openblas_set_num_threads(threads);
-    omp_set_num_threads(threads);
+    gemm_init(); /* OpenMP's threads are the only pool: see gemm.h */
+    omp_set_num_threads(df_threads_per_rank());
     return df_agree(MPI_COMM_WORLD, rc);
 }
 

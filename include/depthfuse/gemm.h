@@ -1,0 +1,15 @@
+/* GEMMs for the decoder, threaded by tiles: C is cut into tiles whose sizes depend on the shape
+ * alone, each tile is one single-threaded OpenBLAS sgemm, and the tiles run on the OpenMP threads.
+ * Every element is therefore computed by the same instructions whatever the thread count, so a
+ * result at -np 4 (one thread per rank) equals the result at -np 1 (all cores) bit for bit;
+ * OpenBLAS's own threading splits the work by thread count and changes the rounding. */
+#ifndef DEPTHFUSE_GEMM_H
+#define DEPTHFUSE_GEMM_H
+
+/* C[M,N] = alpha A[M,K] B[N,K]^T + beta C   (row-major, leading dimensions lda, ldb, ldc) */
+void gemm_nt(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C,
+             int ldc);
+/* OpenBLAS runs on the calling thread from here on (the tiles are the parallelism) */
+void gemm_init(void);
+
+#endif
