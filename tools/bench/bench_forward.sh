@@ -3,6 +3,8 @@
 # against OpenBLAS sgemm's peak and PyTorch CPU on the same shapes, all in one run, plus where the
 # time goes op by op (docs/performance.md). The synthetic model is written once (614 MB of bf16).
 #   tools/bench/bench_forward.sh [BUILD_DIR [REPEATS]]     (DF_SYNTH_DIR: where the model goes)
+# The environment passes through: OPENBLAS_CORETYPE=SkylakeX picks OpenBLAS's AVX-512 kernels on
+# CPUs 0.3.21 does not know (Zen 5); torch_block.py loads the same OpenBLAS and gets them too.
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
