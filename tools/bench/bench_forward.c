@@ -174,7 +174,7 @@ static void peak_free(Peak *p) {
 }
 
 /* Idle BLAS and OpenMP threads spin for a while before they sleep (OpenBLAS: 2^28 cycles, ~0.1 s);
- * let the other process's go quiet before timing this one's, and the reverse. */
+ * let one pool (or process) go quiet before timing another. */
 static void settle(void) {
     const struct timespec ts = {0, 250000000};
     nanosleep(&ts, NULL);
@@ -376,11 +376,13 @@ static int bench_model(const char *dir, int B, int T, int repeat, const char *to
     double cpu = 0, wall = 0; /* over our own timed parts: a share below 100% means others took cores */
     for (int r = 0; r <= repeat; r++) { /* r == 0: warm-up */
         settle();
-        const double c0 = cpu_seconds(), w0 = df_now();
+        double c0 = cpu_seconds(), w0 = df_now();
         tp_peak[r] = peak_time(peak);
+        cpu += cpu_seconds() - c0, wall += df_now() - w0;
+        settle(); /* OpenBLAS's own threads, woken for the peak, spin a while before they sleep */
+        c0 = cpu_seconds(), w0 = df_now();
         tf[r] = forward_run(&fw, &tb[r]);
-        cpu += cpu_seconds() - c0;
-        wall += df_now() - w0;
+        cpu += cpu_seconds() - c0, wall += df_now() - w0;
         th[r] = tf[r] - tb[r];
         r_peak[r] = (gflop / tf[r]) / (peak_gflop / tp_peak[r]);
         if (torch) settle();
