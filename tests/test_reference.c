@@ -1,7 +1,9 @@
-/* The forward pass against Hugging Face transformers: logits and every hidden state of the three
- * reference sequences of base-16L (fixtures/models/base-16L/reference.safetensors; TF32 matmuls on
- * the reference side, hence 2e-2 absolute). hidden_states[l] is the residual stream entering block
- * l; the last entry has the final RMSNorm applied. */
+/* The forward pass against a reference: logits and every hidden state of the three reference
+ * sequences in MODEL/reference.safetensors. hidden_states[l] is the residual stream entering block
+ * l; the last entry has the final RMSNorm applied.
+ *   test_reference models/base-16L 2e-2    transformers (TF32 matmuls on an H100, hence 2e-2)
+ *   test_reference arch/tiny-qwen2 1e-4     tools/make_arch_fixtures.py's fp32 PyTorch forward
+ * Usage: test_reference MODEL (relative to DF_FIXTURES) TOLERANCE */
 #include "depthfuse/error.h"
 #include "depthfuse/forward.h"
 #include "depthfuse/safetensors.h"
@@ -9,10 +11,18 @@
 
 int main(int argc, char **argv) {
     test_init(&argc, &argv);
+    if (argc != 3) {
+        fprintf(stderr, "usage: test_reference MODEL TOLERANCE\n");
+        return 2;
+    }
+    const double tol = atof(argv[2]);
+    char refpath[1024];
+    snprintf(refpath, sizeof refpath, "%s/reference.safetensors", argv[1]);
     Model m;
-    CHECK(model_load(&m, fixture("models/base-16L"), NULL) == 0, "%s", df_errmsg());
+    CHECK(model_load(&m, fixture(argv[1]), NULL) == 0, "%s", df_errmsg());
     StSet ref = {0};
-    CHECK(st_add_file(&ref, fixture("models/base-16L/reference.safetensors")) == 0, "%s", df_errmsg());
+    CHECK(st_add_file(&ref, fixture(refpath)) == 0, "%s", df_errmsg());
+    if (g_failures) return test_end("test_reference");
     const int H = m.cfg.hidden, V = m.cfg.vocab, L = m.cfg.n_layers;
     for (int s = 0; s < 3 && g_failures == 0; s++) {
         char name[64];
@@ -49,12 +59,12 @@ int main(int argc, char **argv) {
                 rmsnorm_forward(xn, NULL, x, m.final_norm, T, H, m.cfg.rms_eps);
                 d = max_abs_diff(want, xn, (size_t)T * H);
             }
-            CHECK(d <= 2e-2, "sequence %d hidden state %d: max |diff| %.3g", s, l, d);
+            CHECK(d <= tol, "sequence %d hidden state %d: max |diff| %.3g", s, l, d);
             worst = d > worst ? d : worst;
         }
         model_logits(logits, &m, x, T);
         double dl = max_abs_diff(lg, logits, (size_t)T * V);
-        CHECK(dl <= 2e-2, "sequence %d logits: max |diff| %.3g", s, dl);
+        CHECK(dl <= tol, "sequence %d logits: max |diff| %.3g", s, dl);
         printf("sequence %d (%d tokens): hidden states max |diff| %.2e, logits max |diff| %.2e\n", s, T, worst, dl);
         rope_free(&rope);
         block_acts_free(&acts);
