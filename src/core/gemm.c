@@ -2,9 +2,21 @@
 
 #include <cblas.h>
 
-/* Tile sizes: big enough for OpenBLAS's kernels to run near peak (a tile is >= 256 x 256 x K
- * unless C is smaller), small enough to give every thread work (a 4096 x 2048 output is 32 tiles). */
-enum { TILE_M = 512, TILE_N = 256 };
+/* Tile sizes, from the shape alone: start at 512 x 256 (OpenBLAS's kernels run near peak there)
+ * and, while C gives fewer than MIN_TILES tiles, halve the width down to 64, then the height down
+ * to 64, so that narrow outputs (the fixture's 192 columns) still give every thread work. */
+enum { TILE_M = 512, TILE_N = 256, TILE_MIN = 64, MIN_TILES = 8 };
+
+static void tile_shape(int M, int N, int *tm, int *tn) {
+    int bm = TILE_M, bn = TILE_N;
+    while (((M + bm - 1) / bm) * ((N + bn - 1) / bn) < MIN_TILES) {
+        if (bn > TILE_MIN && N > bn / 2) bn /= 2;
+        else if (bm > TILE_MIN && M > bm / 2) bm /= 2;
+        else break;
+    }
+    *tm = bm;
+    *tn = bn;
+}
 
 void gemm_init(void) { openblas_set_num_threads(1); }
 
@@ -15,11 +27,13 @@ void gemm_nt(int M, int N, int K, float alpha, const float *A, int lda, const fl
         gemm_init();
         serial_blas = 1;
     }
-    const int tm = (M + TILE_M - 1) / TILE_M, tn = (N + TILE_N - 1) / TILE_N;
+    int bm, bn;
+    tile_shape(M, N, &bm, &bn);
+    const int tm = (M + bm - 1) / bm, tn = (N + bn - 1) / bn;
 #pragma omp parallel for schedule(dynamic, 1) if (tm * tn > 1)
     for (int t = 0; t < tm * tn; t++) {
-        const int m0 = (t / tn) * TILE_M, n0 = (t % tn) * TILE_N;
-        const int mm = M - m0 < TILE_M ? M - m0 : TILE_M, nn = N - n0 < TILE_N ? N - n0 : TILE_N;
+        const int m0 = (t / tn) * bm, n0 = (t % tn) * bn;
+        const int mm = M - m0 < bm ? M - m0 : bm, nn = N - n0 < bn ? N - n0 : bn;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mm, nn, K, alpha, A + (size_t)m0 * lda, lda,
                     B + (size_t)n0 * ldb, ldb, beta, C + (size_t)m0 * ldc + n0, ldc);
     }
