@@ -6,7 +6,7 @@
 # plots docs/results.png (scores against removed blocks) and docs/importance.png.
 #
 #   tools/results.sh                      # NP=2 ranks, 32 calibration windows of 1024 tokens
-#   NP=16 PIPELINE=2 SAMPLES=32 SEQ=1024 tools/results.sh
+#   NP=16 PIPELINE=2 SAMPLES=32 SEQ=1024 DF_BIN=/path/to/depthfuse tools/results.sh
 #
 # The fixture model was trained on 1024-token contexts (max_position_embeddings), so calibration
 # windows are 1024 tokens rather than FuseGPT's 2048.
@@ -19,7 +19,8 @@ OUT=docs/results; WORK=${WORK:-build/results}
 mkdir -p "$OUT" "$WORK"
 FLAGS="--oversubscribe"
 [ "$(id -u)" -eq 0 ] && FLAGS="$FLAGS --allow-run-as-root"
-df() { mpirun -q -np "$NP" $FLAGS build/depthfuse "$@" --pipeline "$PIPELINE"; }
+BIN=${DF_BIN:-build/depthfuse}
+df() { mpirun -q -np "$NP" $FLAGS "$BIN" "$@" --pipeline "$PIPELINE"; }
 CALIB="--calib $D/calib.train.txt --samples $SAMPLES --seq-len $SEQ --seed $SEED"
 EVAL="--ppl $D/brown.test.txt --ppl $D/nlpc.test.txt --ppl $D/kjv.test.txt --ppl $D/wordnet.test.txt
       --ppl $D/wikitext-2-raw/wiki.test.raw --seq-len 512
