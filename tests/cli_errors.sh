@@ -23,4 +23,14 @@ for d in "$out"/bad/*/; do
         fi
     done
 done
+# a world of 1 rank under SLURM_NTASKS > 1 (srun without PMI) is refused
+SLURM_NTASKS=4 "$DF_BIN" eval --model "$DF_FIXTURES/models/base-16L" --ppl "$text" > "$out/o" 2> "$out/e" && fail=1
+grep -q "SLURM_NTASKS=4 but this MPI world has 1 rank" "$out/e" && echo "ok   SLURM_NTASKS=4 singleton: $(cat "$out/e")" ||
+    { echo "FAIL: SLURM_NTASKS=4 singleton not refused:"; cat "$out/e"; fail=1; }
+# a tokenizer with more tokens than the model's vocabulary
+mkdir -p "$out/small"
+cp -r "$DF_FIXTURES/arch/tiny-qwen2/." "$out/small/"
+"$DF_BIN" eval --model "$out/small" --tokenizer "$DF_FIXTURES/models/base-16L" --ppl "$text" > "$out/o" 2> "$out/e" && fail=1
+grep -q "the tokenizer has 4096 tokens but the model's vocab_size is 300" "$out/e" && echo "ok   tokenizer > vocab: $(cat "$out/e")" ||
+    { echo "FAIL: tokenizer larger than the vocabulary not refused:"; cat "$out/e"; fail=1; }
 exit $fail

@@ -177,6 +177,14 @@ int main(int argc, char **argv) {
     patch(path, "\"rope_scaling\": null", "\"rope_scaling\": {\"type\": \"yarn\", \"factor\": 4}", 1 << 20);
     expect_failure(d, path, "rope scaling type \"yarn\" is not supported");
     free(d);
+    /* Mistral's sliding window: accepted only when no sequence in use is longer */
+    ModelConfig c;
+    CHECK(model_load_config(&c, fixture("arch/tiny-mistral")) == 0, "%s", df_errmsg());
+    c.sliding_window = 32;
+    CHECK(config_check_seq_len(&c, 32) == 0, "a window of 32 must accept 32 tokens");
+    CHECK(config_check_seq_len(&c, 33) < 0 && strstr(df_errmsg(), "sliding_window 32"), "33 tokens: %s", df_errmsg());
+    config_free(&c);
+
     if (argc <= 1) df_rm_rf(out);
     return test_end("test_load_errors");
 }

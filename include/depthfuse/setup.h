@@ -8,7 +8,8 @@
 
 /* Collective. On failure every rank returns -1 with the message; nothing is left allocated. */
 int setup_model(Topology *t, Model *m, const char *path, int pipeline_stages);
-/* rank 0 loads the tokenizer (tokenizer_path, or the model's own when NULL); others get NULL */
+/* rank 0 loads the tokenizer (tokenizer_path, or the model's own when NULL) and checks that its ids
+ * fit the model's vocabulary; others get NULL */
 int setup_tokenizer(Tokenizer **tok, const char *tokenizer_path, const char *model_path);
 /* one-line summary of the layout and memory on rank 0 */
 void setup_print_layout(const Topology *t, const Model *m);

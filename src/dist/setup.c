@@ -34,7 +34,16 @@ int setup_tokenizer(Tokenizer **tok, const char *tokenizer_path, const char *mod
     int rc = 0;
     if (df_rank() == 0) {
         /* an .h5 store carries its tokenizer.json; a folder has it beside the weights */
-        rc = tokenizer_load(tok, tokenizer_path ? tokenizer_path : model_path);
+        const char *path = tokenizer_path ? tokenizer_path : model_path;
+        rc = tokenizer_load(tok, path);
+        ModelConfig c;
+        /* ids past the embedding would read outside it (a model may pad its vocabulary, not shrink it) */
+        if (rc == 0 && (rc = model_load_config(&c, model_path)) == 0) {
+            if (tokenizer_vocab_size(*tok) > c.vocab)
+                rc = df_fail("%s: the tokenizer has %d tokens but the model's vocab_size is %d", path,
+                             tokenizer_vocab_size(*tok), c.vocab);
+            config_free(&c);
+        }
     }
     return df_agree(MPI_COMM_WORLD, rc);
 }
