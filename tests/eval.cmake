@@ -10,3 +10,4 @@ df_test(cli_eval_formats 0 sh ${CMAKE_CURRENT_SOURCE_DIR}/cli_eval_formats.sh ${
 df_test(cli_eval_errors 0 sh ${CMAKE_CURRENT_SOURCE_DIR}/cli_eval_errors.sh ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})
 df_test(cli_plot 0 sh ${CMAKE_CURRENT_SOURCE_DIR}/cli_plot.sh)
 df_test(cli_eval_reference 0 sh ${CMAKE_CURRENT_SOURCE_DIR}/cli_eval_reference.sh ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})
+df_test(cli_eval_share 0 sh ${CMAKE_CURRENT_SOURCE_DIR}/cli_eval_share.sh ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})

@@ -2,7 +2,10 @@
  * (with their BOS) are cut into context + continuation at every point and truncated at several
  * lengths; the expected sum of log p(continuation) and the greedy flag come from the reference
  * logits (log-softmax in double). Run with argument P at any -np: the same numbers at every layout.
- * Micro-batches of 64 and 4096 tokens mix sequences of different lengths (padding). */
+ * Micro-batches of 64 and 4096 tokens mix sequences of different lengths (padding). The cases of one
+ * sequence and continuation length (up to 3 truncations) form a group: read alone, as one shared row
+ * each (their common prefix once, the rest of each in its own segment), and with a row limit that
+ * shares some groups and not others; sharing must give what reading alone gives (1e-4). */
 #include "depthfuse/error.h"
 #include "depthfuse/loglik.h"
 #include "depthfuse/safetensors.h"
@@ -63,10 +66,12 @@ int main(int argc, char **argv) {
     int n_case = 0, (*cases)[3] = df_malloc(sizeof *cases * 4096);
     double *want = df_malloc(sizeof(double) * 4096);
     int *want_greedy = df_malloc(sizeof(int) * 4096), *clear = df_malloc(sizeof(int) * 4096);
+    int longest = 0;
     for (int s = 0; s < 3; s++) {
         const int T = ref[s].T, ends[] = {T, T - 3, T / 2 + 1};
-        for (int k = 0; k < 3; k++)
-            for (int n = 1; n < ends[k]; n++) {
+        longest = T > longest ? T : longest;
+        for (int n = 1; n < T; n++)
+            for (int k = 0; k < 3 && n < ends[k]; k++) {
                 const int e = ends[k];
                 double sum = 0;
                 int all_top = 1, all_clear = 1;
@@ -76,38 +81,58 @@ int main(int argc, char **argv) {
                     all_top &= top;
                     all_clear &= c;
                 }
-                loglik_set_push(&set, ref[s].ids, e, n);
+                loglik_set_push(&set, ref[s].ids, e, n, s * 4096 + n);
                 cases[n_case][0] = s, cases[n_case][1] = e, cases[n_case][2] = n;
                 want[n_case] = sum, want_greedy[n_case] = all_top, clear[n_case++] = all_clear;
             }
     }
-    const int mb_tokens[] = {64, 4096};
-    for (int b = 0; b < 2; b++) {
-        double *ll = df_malloc(sizeof(double) * (size_t)set.n);
-        int *greedy = df_malloc(sizeof(int) * (size_t)set.n);
-        CHECK(loglik_eval(ll, greedy, NULL, &t, &m, &set, mb_tokens[b], "reference cases") == 0, "%s", df_errmsg());
-        double worst = 0;
-        int greedy_checked = 0, greedy_hits = 0;
-        for (int i = 0; i < set.n; i++) {
-            const double d = fabs(ll[i] - want[i]);
-            worst = d > worst ? d : worst;
-            CHECK(d <= 1e-2, "sequence %d, first %d tokens, last %d scored: ll %.6f, from transformers' logits %.6f",
-                  cases[i][0], cases[i][1], cases[i][2], ll[i], want[i]);
-            if (clear[i]) {
-                CHECK(greedy[i] == want_greedy[i], "sequence %d, first %d tokens, last %d: greedy %d, reference %d",
-                      cases[i][0], cases[i][1], cases[i][2], greedy[i], want_greedy[i]);
-                greedy_checked++;
-                greedy_hits += want_greedy[i];
+    /* rows of at most `longest` tokens hold the groups of two (T - 1 tokens), not those of three */
+    const int mb_tokens[] = {64, 4096}, share_len[] = {0, 4096, longest};
+    double *alone = df_malloc(sizeof(double) * (size_t)set.n);
+    int shared_rows[3] = {0};
+    for (int b = 0; b < 2; b++)
+        for (int sh = 0; sh < 3; sh++) {
+            double *ll = df_malloc(sizeof(double) * (size_t)set.n);
+            int *greedy = df_malloc(sizeof(int) * (size_t)set.n);
+            LoglikStats ls;
+            CHECK(loglik_eval(ll, greedy, &ls, &t, &m, &set, mb_tokens[b], share_len[sh], "reference cases") == 0, "%s",
+                  df_errmsg());
+            double worst = 0, worst_alone = 0;
+            int greedy_checked = 0, greedy_hits = 0;
+            for (int i = 0; i < set.n; i++) {
+                const double d = fabs(ll[i] - want[i]);
+                worst = d > worst ? d : worst;
+                CHECK(d <= 1e-2, "sequence %d, first %d tokens, last %d scored: ll %.6f, from transformers' logits %.6f",
+                      cases[i][0], cases[i][1], cases[i][2], ll[i], want[i]);
+                if (sh == 0) alone[i] = ll[i];
+                const double da = fabs(ll[i] - alone[i]);
+                worst_alone = da > worst_alone ? da : worst_alone;
+                CHECK(da <= 1e-4, "share_len %d: sequence %d, first %d tokens, last %d: ll %.6f shared, %.6f alone",
+                      share_len[sh], cases[i][0], cases[i][1], cases[i][2], ll[i], alone[i]);
+                if (clear[i]) {
+                    CHECK(greedy[i] == want_greedy[i], "sequence %d, first %d tokens, last %d: greedy %d, reference %d",
+                          cases[i][0], cases[i][1], cases[i][2], greedy[i], want_greedy[i]);
+                    greedy_checked++;
+                    greedy_hits += want_greedy[i];
+                }
             }
+            CHECK(greedy_hits > 0 && greedy_hits < greedy_checked, "the cases must include greedy and non-greedy ones");
+            CHECK(sh > 0 || (ls.shared_rows == 0 && ls.tokens == ls.separate), "share_len 0: %d shared rows, %lld tokens "
+                  "of %lld", ls.shared_rows, ls.tokens, ls.separate);
+            CHECK(sh == 0 || (ls.shared_rows > 0 && ls.tokens < ls.separate), "share_len %d: %d shared rows, %lld tokens "
+                  "of %lld", share_len[sh], ls.shared_rows, ls.tokens, ls.separate);
+            shared_rows[sh] = ls.shared_rows;
+            if (rank == 0)
+                printf("np %d P %d, %d-token micro-batches, rows of <= %d tokens: %d continuations (%d shared rows, %lld "
+                       "input tokens of %lld), max |ll - reference| %.2e, |shared - alone| %.2e; greedy flags match on "
+                       "%d clear cases (%d greedy)\n", size, P, mb_tokens[b], share_len[sh], set.n, ls.shared_rows,
+                       ls.tokens, ls.separate, worst, worst_alone, greedy_checked, greedy_hits);
+            free(ll);
+            free(greedy);
         }
-        CHECK(greedy_hits > 0 && greedy_hits < greedy_checked, "the cases must include greedy and non-greedy ones");
-        if (rank == 0)
-            printf("np %d P %d, %d-token micro-batches: %d continuations, max |ll - reference| %.2e; greedy flags "
-                   "match on %d clear cases (%d greedy)\n", size, P, mb_tokens[b], set.n, worst, greedy_checked,
-                   greedy_hits);
-        free(ll);
-        free(greedy);
-    }
+    CHECK(shared_rows[2] < shared_rows[1], "a row limit of %d tokens must leave some groups alone (%d shared rows, %d "
+          "without the limit)", longest, shared_rows[2], shared_rows[1]);
+    free(alone);
     loglik_set_free(&set);
     for (int s = 0; s < 3; s++) {
         free(ref[s].ids);

@@ -34,7 +34,7 @@ static void test_attention(int B, int T, int nh, int nkv, int hd) {
     float *o = df_alloc_floats((size_t)B * T * nh * hd), *r = df_alloc_floats((size_t)B * T * nh * hd);
     float *lse = df_alloc_floats((size_t)B * nh * T);
     attention_forward(o, lse, q, ldq, k, v, ldkv, B, T, nh, nkv, hd);
-    attention_forward_ref(r, q, ldq, k, v, ldkv, B, T, nh, nkv, hd);
+    attention_forward_ref(r, q, ldq, k, v, ldkv, NULL, B, T, nh, nkv, hd);
     double e = nmse(r, o, (size_t)B * T * nh * hd);
     CHECK(e < 1e-10, "attention B=%d T=%d nh=%d nkv=%d hd=%d: nmse %.3g", B, T, nh, nkv, hd, e);
     /* the first position attends only to itself: output = v, lse = its own score */
@@ -47,6 +47,85 @@ static void test_attention(int B, int T, int nh, int nkv, int hd) {
         CHECK(max_abs_diff(o + (size_t)h * hd, v + (size_t)kh * hd, (size_t)hd) < 1e-6, "t=0 output is not v");
     }
     free(q); free(k); free(v); free(o); free(r); free(lse);
+}
+
+/* seg[T] of one packed row: a context of L tokens (segment 0), then K pieces of lens[k] tokens
+ * (segments 1..K); pos[T]: each piece at the positions it has right after the context */
+static void packed_layout(int32_t *seg, int32_t *pos, int L, int K, const int *lens) {
+    int t = 0;
+    for (; t < L; t++) seg[t] = 0, pos[t] = t;
+    for (int k = 0; k < K; k++)
+        for (int j = 0; j < lens[k]; j++, t++) seg[t] = k + 1, pos[t] = L + j;
+}
+
+/* attention by segments against the reference: B rows, each a context then K pieces of random
+ * lengths (the same layout in every row) */
+static void test_attention_segments(int B, int L, int K, int nh, int nkv, int hd) {
+    int lens[16], T = L;
+    for (int k = 0; k < K; k++) T += lens[k] = 1 + (int)((frand() + 1) * 40);
+    int32_t *seg = df_malloc(sizeof(int32_t) * (size_t)B * T), *pos = df_malloc(sizeof(int32_t) * (size_t)T);
+    for (int b = 0; b < B; b++) packed_layout(seg + (size_t)b * T, pos, L, K, lens);
+    const int ldq = nh * hd + 3, ldkv = nkv * hd + 5;
+    float *q = randv((size_t)B * T * ldq, 2), *k = randv((size_t)B * T * ldkv, 2), *v = randv((size_t)B * T * ldkv, 1);
+    float *o = df_alloc_floats((size_t)B * T * nh * hd), *r = df_alloc_floats((size_t)B * T * nh * hd);
+    attention_forward_seg(o, NULL, q, ldq, k, v, ldkv, seg, B, T, nh, nkv, hd);
+    attention_forward_ref(r, q, ldq, k, v, ldkv, seg, B, T, nh, nkv, hd);
+    double e = nmse(r, o, (size_t)B * T * nh * hd);
+    CHECK(e < 1e-10, "attention by segments B=%d T=%d (context %d, %d pieces) nh=%d nkv=%d hd=%d: nmse %.3g", B, T, L,
+          K, nh, nkv, hd, e);
+    /* the first token of each piece sees the context and itself, not the pieces before it */
+    for (int kk = 0, t = L; kk < K; t += lens[kk++]) {
+        float *alone = df_alloc_floats((size_t)(L + 1) * nh * hd), *qa = df_alloc_floats((size_t)(L + 1) * ldq);
+        float *ka = df_alloc_floats((size_t)(L + 1) * ldkv), *va = df_alloc_floats((size_t)(L + 1) * ldkv);
+        memcpy(qa, q, sizeof(float) * (size_t)L * ldq), memcpy(qa + (size_t)L * ldq, q + (size_t)t * ldq, sizeof(float) * ldq);
+        memcpy(ka, k, sizeof(float) * (size_t)L * ldkv), memcpy(ka + (size_t)L * ldkv, k + (size_t)t * ldkv, sizeof(float) * ldkv);
+        memcpy(va, v, sizeof(float) * (size_t)L * ldkv), memcpy(va + (size_t)L * ldkv, v + (size_t)t * ldkv, sizeof(float) * ldkv);
+        attention_forward_ref(alone, qa, ldq, ka, va, ldkv, NULL, 1, L + 1, nh, nkv, hd);
+        const double d = max_abs_diff(alone + (size_t)L * nh * hd, r + (size_t)t * nh * hd, (size_t)nh * hd);
+        CHECK(d < 1e-6, "piece %d's first token: %.3g from the context + it alone", kk, d);
+        free(alone), free(qa), free(ka), free(va);
+    }
+    free(seg); free(pos); free(q); free(k); free(v); free(o); free(r);
+}
+
+/* The property prefix sharing rests on: RoPE at each piece's own positions, then attention by
+ * segments over a packed row [context | piece 1 | ... | piece K], gives each piece's rows (and the
+ * context's) what RoPE + causal attention give over the sequence context + piece alone. q, k, v
+ * enter unrotated, as the q|k|v GEMM leaves them in one fused row. */
+static void test_packed_equals_alone(int L, int K, int nh, int nkv, int hd) {
+    const int half = hd / 2, ld = (nh + 2 * nkv) * hd, Q = nh * hd;
+    int lens[16], T = L, longest = 0;
+    for (int k = 0; k < K; k++) {
+        T += lens[k] = 1 + (int)((frand() + 1) * 60);
+        longest = lens[k] > longest ? lens[k] : longest;
+    }
+    float inv[64];
+    for (int i = 0; i < half; i++) inv[i] = powf(10000.0f, -2.0f * i / hd);
+    Rope rope;
+    rope_init(&rope, inv, half, T);
+    int32_t *seg = df_malloc(sizeof(int32_t) * (size_t)T), *pos = df_malloc(sizeof(int32_t) * (size_t)T);
+    packed_layout(seg, pos, L, K, lens);
+    float *packed = randv((size_t)T * ld, 2), *raw = df_alloc_floats((size_t)T * ld);
+    memcpy(raw, packed, sizeof(float) * (size_t)T * ld);
+    float *out = df_alloc_floats((size_t)T * Q);
+    rope_forward_pos(packed, &rope, pos, 1, T, nh + nkv, ld);
+    attention_forward_seg(out, NULL, packed, ld, packed + Q, packed + Q + nkv * hd, ld, seg, 1, T, nh, nkv, hd);
+    float *seq = df_alloc_floats((size_t)(L + longest) * ld), *ref = df_alloc_floats((size_t)(L + longest) * Q);
+    double worst = 0;
+    for (int k = 0, at = L; k < K; at += lens[k++]) {
+        const int n = L + lens[k];
+        memcpy(seq, raw, sizeof(float) * (size_t)L * ld);
+        memcpy(seq + (size_t)L * ld, raw + (size_t)at * ld, sizeof(float) * (size_t)lens[k] * ld);
+        rope_forward(seq, &rope, 1, n, nh + nkv, ld);
+        attention_forward(ref, NULL, seq, ld, seq + Q, seq + Q + nkv * hd, ld, 1, n, nh, nkv, hd);
+        const double dc = max_abs_diff(ref, out, (size_t)L * Q);
+        const double dp = max_abs_diff(ref + (size_t)L * Q, out + (size_t)at * Q, (size_t)lens[k] * Q);
+        worst = fmax(worst, fmax(dc, dp));
+    }
+    CHECK(worst < 1e-5, "packed row (context %d, %d pieces, T=%d) vs each piece after the context alone: max |diff| %.3g",
+          L, K, T, worst);
+    rope_free(&rope);
+    free(seg); free(pos); free(packed); free(raw); free(out); free(seq); free(ref);
 }
 
 static void test_rmsnorm(void) {
@@ -199,6 +278,12 @@ int main(int argc, char **argv) {
     test_attention(2, 7, 6, 2, 32);
     test_attention(1, 300, 4, 4, 16);  /* crosses the 256-row chunk */
     test_attention(2, 520, 6, 2, 8);
+    test_attention_segments(1, 1, 1, 2, 1, 8);
+    test_attention_segments(2, 30, 4, 6, 2, 32);
+    test_attention_segments(2, 200, 3, 4, 4, 16); /* pieces across the 256-row chunk */
+    test_packed_equals_alone(1, 3, 6, 2, 32);     /* a context of one token (BOS) */
+    test_packed_equals_alone(40, 4, 6, 2, 32);
+    test_packed_equals_alone(230, 4, 4, 1, 16);   /* crosses the 256-row chunk */
     test_rmsnorm();
     test_rope();
     test_llama3_freqs();

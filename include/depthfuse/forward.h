@@ -21,7 +21,12 @@ typedef struct {
 void block_acts_init(BlockActs *a, const ModelConfig *c, int B, int T, int capture);
 void block_acts_free(BlockActs *a);
 
-/* x[B*T,H] <- block(x) for B sequences of T tokens (positions 0..T-1) */
+/* x[B*T,H] <- block(x) for B rows of T tokens at the RoPE positions pos[B*T] with attention segments
+ * seg[B*T] (ops.h: attention_forward_seg), so that a row can hold a context once and several
+ * continuations of it; pos NULL: 0..T-1 in every row, seg NULL: plain causal. rope must cover
+ * every position. block_forward is block_forward_packed with both NULL. */
+void block_forward_packed(float *x, BlockActs *a, const Block *blk, const ModelConfig *c, const Rope *rope,
+                          const int32_t *pos, const int32_t *seg, int B, int T);
 void block_forward(float *x, BlockActs *a, const Block *blk, const ModelConfig *c, const Rope *rope, int B, int T);
 
 /* RoPE tables for this config and T positions */

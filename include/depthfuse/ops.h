@@ -26,17 +26,27 @@ typedef struct {
 void rope_init(Rope *r, const float *inv_freq, int half, int T);
 void rope_free(Rope *r);
 /* x viewed as [B,T,*] with row stride ld floats; rotates nheads heads of size 2*half starting at
- * column 0 of each row, in place: x[i] <- x[i] c - x[i+half] s, x[i+half] <- x[i+half] c + x[i] s */
+ * column 0 of each row, in place: x[i] <- x[i] c - x[i+half] s, x[i+half] <- x[i+half] c + x[i] s
+ * with the angles of token n's position: pos[n] (pos[B*T], each < r->T) or, pos NULL, n % T.
+ * rope_forward is rope_forward_pos with pos NULL. */
+void rope_forward_pos(float *x, const Rope *r, const int32_t *pos, int B, int T, int nheads, int ld);
 void rope_forward(float *x, const Rope *r, int B, int T, int nheads, int ld);
 
 /* Causal grouped-query attention, one sequence at a time, never more than a chunk of score rows:
  *   q: [B,T,*] heads of hd at column h*hd, row stride ldq;  k, v: [B,T,*] kv heads, stride ldkv
  *   out: [B,T,nh*hd];  lse[B,nh,T] (may be NULL) keeps log-sum-exp of each score row for backward
- * Query head h reads kv head h / (nh/nkv). scale = 1/sqrt(hd). */
+ * Query head h reads kv head h / (nh/nkv). scale = 1/sqrt(hd).
+ * Segments seg[B,T] (NULL: plain causal): token t attends to s <= t only where seg[s] == 0 or
+ * seg[s] == seg[t]. So one row can hold a context (segment 0) and several continuations of it
+ * (segments 1, 2, ...), each reading the context and itself as if it followed the context alone
+ * (with rope_forward_pos giving it the positions it would have there). attention_forward is
+ * attention_forward_seg with seg NULL. */
+void attention_forward_seg(float *out, float *lse, const float *q, int ldq, const float *k, const float *v,
+                           int ldkv, const int32_t *seg, int B, int T, int nh, int nkv, int hd);
 void attention_forward(float *out, float *lse, const float *q, int ldq, const float *k, const float *v,
                        int ldkv, int B, int T, int nh, int nkv, int hd);
 void attention_forward_ref(float *out, const float *q, int ldq, const float *k, const float *v, int ldkv,
-                           int B, int T, int nh, int nkv, int hd);
+                           const int32_t *seg, int B, int T, int nh, int nkv, int hd);
 
 /* out[N,Hi] = silu(gu[n, 0:Hi]) * gu[n, Hi:2Hi] (gate and up side by side in one row; Hi = intermediate) */
 void swiglu_forward(float *out, const float *gu, int N, int Hi);

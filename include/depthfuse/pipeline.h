@@ -12,6 +12,9 @@
 typedef struct {
     int B, T;   /* B sequences of T tokens (shorter sequences padded at the end: attention is causal) */
     int *seq;   /* B sequence indices */
+    /* optional [B*T], the caller's (not freed here): each token's RoPE position and attention segment,
+     * for rows that pack several sequences (block_forward_packed); NULL: positions 0..T-1, causal */
+    const int32_t *pos, *seg;
 } MicroBatch;
 
 typedef struct {

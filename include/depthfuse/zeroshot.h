@@ -22,9 +22,10 @@ typedef struct {
     double perplexity;                /* language modelling only, else NAN */
     double chance;                    /* accuracy of a uniform guess: mean of 1 / choices (0 for LM) */
     int truncated;                    /* requests cut from the left to fit the model */
-    /* model input tokens: of the sequences, with padding, and what a forward sharing each item's
-     * common prefixes would read (the tokens of the prefix tree of its sequences) */
-    long long tokens, padded, prefix_shared;
+    /* model input tokens: read, with padding, with every request its own sequence, and what a
+     * forward sharing all common prefixes of an item's requests would read (their prefix tree) */
+    long long tokens, padded, separate, prefix_shared;
+    int shared_items;                 /* items whose requests were read as one row (loglik.h) */
     double seconds;
 } TaskScores;
 
@@ -37,17 +38,19 @@ typedef struct {
     int *greedy, *ntok, *pred, *pred_norm;
 } TaskRun;
 
-/* Read, tokenize (rank 0), score (everyone) and measure one task file. Collective; a bad file fails
- * on every rank with rank 0's "FILE:LINE: ..." message. */
+/* Read, tokenize (rank 0), score (everyone) and measure one task file. With share_prefix, the
+ * requests of an item that begin with the same tokens are read as one row of at most the model's
+ * positions (loglik_eval). Collective; a bad file fails on every rank with rank 0's "FILE:LINE: ..."
+ * message. */
 int zeroshot_eval(TaskRun *r, const Topology *t, const Model *m, const Tokenizer *tok, const char *path,
-                  const TaskReadOpts *o, int tokens_per_mb);
+                  const TaskReadOpts *o, int tokens_per_mb, int share_prefix);
 void task_run_free(TaskRun *r);
 
 /* lm-evaluation-harness's split of (ctx, cont): the length of ctx once its trailing whitespace (as
  * Python's str.rstrip() sees it) is moved to the continuation */
 size_t zeroshot_context_len(const char *ctx);
-/* rank 0: every request of t as a sequence to score; ntok[r] = continuation tokens, *truncated =
- * how many were cut from the left to max_len + 1 tokens */
+/* rank 0: every request of t as a sequence to score (grouped by item); ntok[r] = continuation
+ * tokens, *truncated = how many were cut from the left to max_len + 1 tokens */
 int zeroshot_encode(LoglikSet *set, int *ntok, int *truncated, const Task *t, const Tokenizer *tok, int prefix_id,
                     int max_len);
 /* the metrics of the items of t from each request's ll and greedy flag; pred[i], pred_norm[i] per item */

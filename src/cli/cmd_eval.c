@@ -17,7 +17,7 @@ typedef struct {
     const char *model, *tokenizer, *json, *report_md, *samples;
     StrList ppl, tasks;
     TaskReadOpts task_opts;
-    int T, P, batch_tokens;
+    int T, P, batch_tokens, no_share_prefix;
 } EvalArgs;
 
 static int check_args(const EvalArgs *a) {
@@ -27,6 +27,7 @@ static int check_args(const EvalArgs *a) {
     if (a->task_opts.limit < 0) return df_fail("depthfuse eval: --limit must be >= 0");
     if (a->samples && a->tasks.n == 0) return df_fail("depthfuse eval: --samples-out needs --tasks");
     if (a->task_opts.labels && a->tasks.n == 0) return df_fail("depthfuse eval: --labels needs --tasks");
+    if (a->no_share_prefix && a->tasks.n == 0) return df_fail("depthfuse eval: --no-share-prefix needs --tasks");
     for (int i = 0; i < a->tasks.n; i++) /* the reports key tasks by file name */
         for (int j = 0; j < i; j++)
             if (!strcmp(df_basename(a->tasks.items[i]), df_basename(a->tasks.items[j])))
@@ -61,7 +62,8 @@ static int check_labels_use(const EvalArgs *a, const TaskRun *runs, int n, int d
 
 static int run_tasks(TaskRun *runs, const EvalArgs *a, const Topology *t, const Model *m, const Tokenizer *tok) {
     for (int i = 0; i < a->tasks.n; i++) {
-        DF_TRY(zeroshot_eval(&runs[i], t, m, tok, a->tasks.items[i], &a->task_opts, a->batch_tokens));
+        DF_TRY(zeroshot_eval(&runs[i], t, m, tok, a->tasks.items[i], &a->task_opts, a->batch_tokens,
+                             !a->no_share_prefix));
         DF_TRY(df_agree(MPI_COMM_WORLD, t->rank == 0 ? check_labels_use(a, runs, i + 1, i + 1 == a->tasks.n) : 0));
     }
     return 0;
@@ -117,6 +119,8 @@ int cmd_eval(int argc, char **argv) {
         {"--tokenizer", ARG_STR, &a.tokenizer, "PATH", "tokenizer.json or folder (default: the model's)", 0},
         {"--pipeline", ARG_INT, &a.P, "P", "pipeline stages (default 1; data-parallel groups = ranks / P)", 0},
         {"--batch-tokens", ARG_INT, &a.batch_tokens, "N", "tokens per micro-batch (default 4096)", 0},
+        {"--no-share-prefix", ARG_FLAG, &a.no_share_prefix, NULL,
+         "read every choice as its own sequence (default: an item's choices share one read of their common prefix)", 0},
         {0}};
     int rc = args_parse("eval", "Perplexity of a model on whole text files (tokenized once without BOS, cut into "
                         "non-overlapping windows of --seq-len tokens, the ragged tail dropped; the mean negative "

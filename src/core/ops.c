@@ -57,11 +57,11 @@ void rope_free(Rope *r) {
     r->cos = r->sin = NULL;
 }
 
-void rope_forward(float *x, const Rope *r, int B, int T, int nheads, int ld) {
+void rope_forward_pos(float *x, const Rope *r, const int32_t *pos, int B, int T, int nheads, int ld) {
     const int half = r->half;
 #pragma omp parallel for schedule(static)
     for (int bt = 0; bt < B * T; bt++) {
-        const int t = bt % T;
+        const int t = pos ? pos[bt] : bt % T;
         const float *c = r->cos + (size_t)t * half, *s = r->sin + (size_t)t * half;
         for (int h = 0; h < nheads; h++) {
             float *v = x + (size_t)bt * ld + (size_t)h * 2 * half;
@@ -72,6 +72,10 @@ void rope_forward(float *x, const Rope *r, int B, int T, int nheads, int ld) {
             }
         }
     }
+}
+
+void rope_forward(float *x, const Rope *r, int B, int T, int nheads, int ld) {
+    rope_forward_pos(x, r, NULL, B, T, nheads, ld);
 }
 
 /* e^x for the softmax, SiLU and cross-entropy loops, written so that they vectorize (libm's expf is
@@ -106,8 +110,8 @@ static inline float exp_fast(float x) {
  * unnormalised: its rows' 1/sum scale the output rows as they are copied out, a pass less over P. */
 enum { ATT_CHUNK = 256 };
 
-void attention_forward(float *out, float *lse, const float *q, int ldq, const float *k, const float *v,
-                       int ldkv, int B, int T, int nh, int nkv, int hd) {
+void attention_forward_seg(float *out, float *lse, const float *q, int ldq, const float *k, const float *v,
+                           int ldkv, const int32_t *seg, int B, int T, int nh, int nkv, int hd) {
     const int g = nh / nkv;
     const int chunk = T < ATT_CHUNK ? T : ATT_CHUNK, nchunk = (T + chunk - 1) / chunk, jobs = B * nkv * nchunk;
     const float scale = 1.0f / sqrtf((float)hd);
@@ -122,6 +126,7 @@ void attention_forward(float *out, float *lse, const float *q, int ldq, const fl
             const int b = job / (nkv * nchunk), kh = job / nchunk % nkv, r0 = (nchunk - 1 - job % nchunk) * chunk;
             const int m = (T - r0 < chunk) ? T - r0 : chunk, ncol = r0 + m; /* later chunks (more keys) first */
             const float *kb = k + (size_t)b * T * ldkv, *vb = v + (size_t)b * T * ldkv;
+            const int32_t *sg = seg ? seg + (size_t)b * T : NULL;
             for (int j = 0; j < g; j++)
                 for (int t = 0; t < m; t++)
                     memcpy(qb + ((size_t)j * m + t) * hd, q + ((size_t)b * T + r0 + t) * ldq + (size_t)(kh * g + j) * hd,
@@ -132,6 +137,11 @@ void attention_forward(float *out, float *lse, const float *q, int ldq, const fl
             for (int row = 0; row < g * m; row++) {
                 const int t = r0 + row % m; /* query position: keys 0..t are visible */
                 float *s = sb + (size_t)row * ncol;
+                if (sg) { /* keys of other segments score -inf: e^-inf = 0, exactly as if they were absent */
+                    const int32_t st = sg[t];
+#pragma omp simd
+                    for (int c = 0; c < t; c++) s[c] = sg[c] == 0 || sg[c] == st ? s[c] : -INFINITY;
+                }
                 float mx = s[0];
 #pragma omp simd reduction(max : mx)
                 for (int c = 1; c <= t; c++) mx = s[c] > mx ? s[c] : mx;
@@ -159,6 +169,11 @@ void attention_forward(float *out, float *lse, const float *q, int ldq, const fl
         free(ob);
         free(inv);
     }
+}
+
+void attention_forward(float *out, float *lse, const float *q, int ldq, const float *k, const float *v,
+                       int ldkv, int B, int T, int nh, int nkv, int hd) {
+    attention_forward_seg(out, lse, q, ldq, k, v, ldkv, NULL, B, T, nh, nkv, hd);
 }
 
 void swiglu_forward(float *out, const float *gu, int N, int Hi) {

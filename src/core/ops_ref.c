@@ -15,8 +15,16 @@ void matmul_forward_ref(float *out, const float *x, const float *w, const float 
         }
 }
 
+/* may token t of sequence b attend to token s <= t: always without segments, else if s is in segment
+ * 0 (shared by all) or in t's own */
+static int visible(const int32_t *seg, int b, int T, int s, int t) {
+    if (!seg) return 1;
+    const int32_t *sg = seg + (size_t)b * T;
+    return sg[s] == 0 || sg[s] == sg[t];
+}
+
 void attention_forward_ref(float *out, const float *q, int ldq, const float *k, const float *v, int ldkv,
-                           int B, int T, int nh, int nkv, int hd) {
+                           const int32_t *seg, int B, int T, int nh, int nkv, int hd) {
     double *p = df_malloc((size_t)T * sizeof(double));
     const double scale = 1.0 / sqrt((double)hd);
     for (int b = 0; b < B; b++)
@@ -26,6 +34,8 @@ void attention_forward_ref(float *out, const float *q, int ldq, const float *k, 
                 const float *qr = q + ((size_t)b * T + t) * ldq + (size_t)h * hd;
                 double mx = -INFINITY, sum = 0.0;
                 for (int s = 0; s <= t; s++) {
+                    p[s] = -INFINITY; /* weight e^-inf = 0 */
+                    if (!visible(seg, b, T, s, t)) continue;
                     const float *kr = k + ((size_t)b * T + s) * ldkv + (size_t)kh * hd;
                     double d = 0.0;
                     for (int i = 0; i < hd; i++) d += (double)qr[i] * kr[i];

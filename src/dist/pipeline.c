@@ -52,7 +52,7 @@ static void run_my_blocks(const Topology *t, const Model *m, const PipelineJob *
     for (int i = 0; i < job->n_blocks; i++) {
         if (job->stage_of[i] != t->stage) continue;
         if (job->block_hook) memcpy(x_in, x, n * sizeof(float));
-        block_forward(x, acts, job->blocks[i], &m->cfg, rope, mb->B, mb->T);
+        block_forward_packed(x, acts, job->blocks[i], &m->cfg, rope, mb->pos, mb->seg, mb->B, mb->T);
         g_block_forwards += mb->B;
         if (job->block_hook) job->block_hook(job->ctx, i, mb, x_in, x);
     }
@@ -63,10 +63,12 @@ int pipeline_run(const Topology *t, const Model *m, const PipelineJob *job, cons
     if (s < job->start_stage) return 0;
     /* this group's micro-batches, in order */
     const int first = job->all_groups ? 0 : t->group, step = job->all_groups ? 1 : t->D;
-    int mine = 0, maxN = 1, maxT = 1;
+    int mine = 0, maxN = 1, positions = 1; /* the RoPE table covers every position of the micro-batches */
     for (int k = first; k < n_mb; k += step, mine++) {
-        maxN = mbs[k].B * mbs[k].T > maxN ? mbs[k].B * mbs[k].T : maxN;
-        maxT = mbs[k].T > maxT ? mbs[k].T : maxT;
+        const int N = mbs[k].B * mbs[k].T;
+        maxN = N > maxN ? N : maxN;
+        if (!mbs[k].pos) positions = mbs[k].T > positions ? mbs[k].T : positions;
+        for (int n = 0; mbs[k].pos && n < N; n++) positions = mbs[k].pos[n] >= positions ? mbs[k].pos[n] + 1 : positions;
     }
     if (mine == 0) return 0;
     const int recv = s > job->start_stage, send = s < t->P - 1;
@@ -77,7 +79,7 @@ int pipeline_run(const Topology *t, const Model *m, const PipelineJob *job, cons
     BlockActs acts;
     block_acts_init(&acts, &m->cfg, 1, maxN, 0);
     Rope rope;
-    model_rope_init(&rope, &m->cfg, maxT);
+    model_rope_init(&rope, &m->cfg, positions);
     Progress prog;
     if (job->progress_label) progress_start(&prog, job->progress_label, n_mb);
 

@@ -13,17 +13,19 @@ static size_t cap_for(size_t n) {
     return c;
 }
 
-void loglik_set_push(LoglikSet *s, const int32_t *ids, int len, int n_cont) {
+void loglik_set_push(LoglikSet *s, const int32_t *ids, int len, int n_cont, int group) {
     const int64_t at = s->n ? s->off[s->n] : 0;
     if (!s->off || cap_for((size_t)s->n + 2) != cap_for((size_t)s->n + 1)) {
         s->off = df_realloc(s->off, sizeof(int64_t) * cap_for((size_t)s->n + 2));
         s->n_cont = df_realloc(s->n_cont, sizeof(int) * cap_for((size_t)s->n + 2));
+        s->group = df_realloc(s->group, sizeof(int) * cap_for((size_t)s->n + 2));
     }
     if (!s->ids || cap_for((size_t)(at + len)) != cap_for((size_t)at))
         s->ids = df_realloc(s->ids, sizeof(int32_t) * cap_for((size_t)(at + len)));
     memcpy(s->ids + at, ids, sizeof(int32_t) * (size_t)len);
     s->off[0] = 0;
     s->off[s->n + 1] = at + len;
+    s->group[s->n] = group;
     s->n_cont[s->n++] = n_cont;
 }
 
@@ -31,6 +33,7 @@ void loglik_set_free(LoglikSet *s) {
     free(s->ids);
     free(s->off);
     free(s->n_cont);
+    free(s->group);
     memset(s, 0, sizeof *s);
 }
 
@@ -41,10 +44,12 @@ void loglik_set_bcast(LoglikSet *s, MPI_Comm comm) {
     if (rank != 0) {
         s->off = df_realloc(s->off, sizeof(int64_t) * (size_t)(s->n + 1));
         s->n_cont = df_realloc(s->n_cont, sizeof(int) * (size_t)(s->n + 1));
+        s->group = df_realloc(s->group, sizeof(int) * (size_t)(s->n + 1));
     }
     if (s->n == 0) return;
     MPI_Bcast(s->off, s->n + 1, MPI_INT64_T, 0, comm);
     MPI_Bcast(s->n_cont, s->n, MPI_INT, 0, comm);
+    MPI_Bcast(s->group, s->n, MPI_INT, 0, comm);
     const int64_t total = s->off[s->n];
     if (rank != 0) s->ids = df_realloc(s->ids, sizeof(int32_t) * (size_t)(total ? total : 1));
     for (int64_t at = 0; at < total; at += 1 << 28) /* MPI counts are int */
@@ -52,33 +57,83 @@ void loglik_set_bcast(LoglikSet *s, MPI_Comm comm) {
 }
 
 static int seq_len(const LoglikSet *s, int i) { return (int)(s->off[i + 1] - s->off[i]); }
+/* what the model reads of sequence i: all but its last token */
+static int input_len(const LoglikSet *s, int i) { return seq_len(s, i) - 1; }
+
+/* A row of a micro-batch: sequences [first, first + n) of the set, the P tokens their inputs begin
+ * with once, then the rest of each input (its tokens P..) in segment 1, 2, ... at positions P...
+ * A sequence alone is a row of one whose P is its whole input. len = P + the rests. */
+typedef struct {
+    int first, n, P, len;
+} Row;
+
+/* how many tokens the inputs of sequences [first, first + n) begin with in common */
+static int common_prefix(const LoglikSet *s, int first, int n) {
+    const int32_t *a = s->ids + s->off[first];
+    int P = input_len(s, first);
+    for (int i = first + 1; i < first + n; i++) {
+        const int32_t *b = s->ids + s->off[i];
+        int k = 0;
+        while (k < P && k < input_len(s, i) && a[k] == b[k]) k++;
+        P = k;
+    }
+    return P;
+}
+
+/* Each group (a run of equal s->group) as one row when its inputs share a token and the row has at
+ * most share_len tokens, else its sequences alone. Token i >= P of sequence j's input goes to index
+ * i + shift[j] of its row. */
+static Row *rows_of(const LoglikSet *s, int share_len, int *shift, int *n_rows) {
+    Row *rows = df_malloc(sizeof *rows * (size_t)s->n);
+    int k = 0;
+    for (int i = 0, n; i < s->n; i += n) {
+        for (n = 1; share_len > 0 && i + n < s->n && s->group[i + n] == s->group[i];) n++;
+        const int P = n > 1 ? common_prefix(s, i, n) : 0;
+        long long len = P;
+        for (int j = i; j < i + n; j++) {
+            shift[j] = (int)len - P;
+            len += input_len(s, j) - P;
+        }
+        if (n > 1 && P > 0 && len <= share_len) {
+            rows[k++] = (Row){i, n, P, (int)len};
+            continue;
+        }
+        for (int j = i; j < i + n; j++) {
+            shift[j] = 0;
+            rows[k++] = (Row){j, 1, input_len(s, j), input_len(s, j)};
+        }
+    }
+    *n_rows = k;
+    return rows;
+}
 
 typedef struct {
-    int len, seq;
+    int len, row;
 } ByLength;
 
 static int longer_first(const void *a, const void *b) {
     const ByLength *x = a, *y = b;
-    return x->len != y->len ? y->len - x->len : x->seq - y->seq;
+    return x->len != y->len ? y->len - x->len : x->row - y->row;
 }
 
-/* Longest first; each micro-batch takes as many of the next sequences as fit in tokens_per_mb at
- * the length of its first (the others are padded at the end), but no more than keeps 2P
- * micro-batches per group busy. */
-static MicroBatch *micro_batches_by_length(const LoglikSet *s, int tokens_per_mb, const Topology *t, int *n_mb) {
-    ByLength *order = df_malloc(sizeof *order * (size_t)s->n);
-    for (int i = 0; i < s->n; i++) order[i] = (ByLength){seq_len(s, i), i};
-    qsort(order, (size_t)s->n, sizeof *order, longer_first);
-    const int spread = 2 * t->P * t->D, most = (s->n + spread - 1) / spread;
-    MicroBatch *mbs = df_calloc((size_t)s->n + 1, sizeof *mbs);
+/* Longest first; each micro-batch takes as many of the next rows as fit in tokens_per_mb at the
+ * length of its first (the others are padded at the end), but no more than keeps 2P micro-batches
+ * per group busy. */
+static MicroBatch *micro_batches_by_length(const Row *rows, int n_rows, int tokens_per_mb, const Topology *t,
+                                           int *n_mb) {
+    ByLength *order = df_malloc(sizeof *order * (size_t)n_rows);
+    for (int i = 0; i < n_rows; i++) order[i] = (ByLength){rows[i].len, i};
+    qsort(order, (size_t)n_rows, sizeof *order, longer_first);
+    const int spread = 2 * t->P * t->D, most = (n_rows + spread - 1) / spread;
+    MicroBatch *mbs = df_calloc((size_t)n_rows + 1, sizeof *mbs);
     int k = 0;
-    for (int j = 0; j < s->n; k++) {
-        const int T = order[j].len - 1;
+    for (int j = 0; j < n_rows; k++) {
+        const int T = order[j].len;
         int B = tokens_per_mb / T;
         B = B < 1 ? 1 : B > most ? most : B;
-        B = B > s->n - j ? s->n - j : B;
-        mbs[k] = (MicroBatch){B, T, df_malloc(sizeof(int) * (size_t)B)};
-        for (int b = 0; b < B; b++) mbs[k].seq[b] = order[j + b].seq;
+        B = B > n_rows - j ? n_rows - j : B;
+        mbs[k] = (MicroBatch){B, T, df_malloc(sizeof(int) * (size_t)B), NULL, NULL};
+        for (int b = 0; b < B; b++) mbs[k].seq[b] = order[j + b].row;
         j += B;
     }
     free(order);
@@ -89,14 +144,16 @@ static MicroBatch *micro_batches_by_length(const LoglikSet *s, int tokens_per_mb
 typedef struct {
     const Model *m;
     const LoglikSet *s;
+    const Row *rows;
+    const int *shift;
     double *ll;
     int *greedy;
     float *xs, *lp; /* [rows,H], [rows]: the scored positions of one micro-batch, gathered */
     int32_t *target, *best;
 } LlCtx;
 
-/* rows of x the continuation of sequence si is predicted from: inputs p in [len-1-n_cont, len-1) */
-static int first_scored(const LoglikSet *s, int si) { return seq_len(s, si) - 1 - s->n_cont[si]; }
+/* the inputs that predict the continuation of sequence si: p in [input_len - n_cont, input_len) */
+static int first_scored(const LoglikSet *s, int si) { return input_len(s, si) - s->n_cont[si]; }
 
 /* on the last stage: gather the scored rows of every sequence, one head pass, then sum per sequence */
 static void ll_output(void *vctx, const MicroBatch *mb, const float *x) {
@@ -105,40 +162,73 @@ static void ll_output(void *vctx, const MicroBatch *mb, const float *x) {
     const int H = c->m->cfg.hidden, T = mb->T;
     int rows = 0;
     for (int b = 0; b < mb->B; b++) {
-        const int si = mb->seq[b], p0 = first_scored(s, si);
-        for (int p = p0; p < p0 + s->n_cont[si]; p++, rows++) {
-            memcpy(c->xs + (size_t)rows * H, x + ((size_t)b * T + p) * H, sizeof(float) * (size_t)H);
-            c->target[rows] = s->ids[s->off[si] + p + 1];
-        }
+        const Row *r = &c->rows[mb->seq[b]];
+        for (int si = r->first; si < r->first + r->n; si++)
+            for (int p = first_scored(s, si); p < input_len(s, si); p++, rows++) {
+                const int at = p < r->P ? p : p + c->shift[si];
+                memcpy(c->xs + (size_t)rows * H, x + ((size_t)b * T + at) * H, sizeof(float) * (size_t)H);
+                c->target[rows] = s->ids[s->off[si] + p + 1];
+            }
     }
     model_target_logprobs(c->lp, c->best, c->m, c->xs, c->target, rows);
     rows = 0;
     for (int b = 0; b < mb->B; b++) {
-        const int si = mb->seq[b];
-        double sum = 0;
-        int greedy = 1;
-        for (int k = 0; k < s->n_cont[si]; k++, rows++) {
-            sum += c->lp[rows];
-            greedy &= c->best[rows] == c->target[rows];
+        const Row *r = &c->rows[mb->seq[b]];
+        for (int si = r->first; si < r->first + r->n; si++) {
+            double sum = 0;
+            int greedy = 1;
+            for (int k = 0; k < s->n_cont[si]; k++, rows++) {
+                sum += c->lp[rows];
+                greedy &= c->best[rows] == c->target[rows];
+            }
+            c->ll[si] = sum;
+            c->greedy[si] = greedy;
         }
-        c->ll[si] = sum;
-        c->greedy[si] = greedy;
     }
 }
 
-/* each sequence minus its last token, padded to its micro-batch's length with its own first token */
-static int32_t *padded_inputs(const LoglikSet *s, const MicroBatch *mbs, int n_mb, const int32_t **ids) {
-    size_t total = 0;
-    for (int k = 0; k < n_mb; k++) total += (size_t)mbs[k].B * mbs[k].T;
-    int32_t *pad = df_malloc(sizeof(int32_t) * total), *p = pad;
-    for (int k = 0; k < n_mb; k++)
-        for (int b = 0; b < mbs[k].B; b++, p += mbs[k].T) {
-            const int si = mbs[k].seq[b], n = seq_len(s, si) - 1;
-            memcpy(p, s->ids + s->off[si], sizeof(int32_t) * (size_t)n);
-            for (int i = n; i < mbs[k].T; i++) p[i] = s->ids[s->off[si]];
-            ids[si] = p;
+/* row r's tokens into ids[T] (padded at the end with its first token) and, when pos is not NULL,
+ * each token's position and segment into pos[T], seg[T] (the padding at position t, segment 0) */
+static void fill_row(int32_t *ids, int32_t *pos, int32_t *seg, const LoglikSet *s, const Row *r, const int *shift,
+                     int T) {
+    const int32_t *head = s->ids + s->off[r->first];
+    for (int t = 0; t < T; t++) {
+        ids[t] = t < r->P ? head[t] : head[0];
+        if (pos) pos[t] = t, seg[t] = 0;
+    }
+    for (int si = r->first; si < r->first + r->n; si++)
+        for (int i = r->P; i < input_len(s, si); i++) {
+            const int at = i + shift[si];
+            ids[at] = s->ids[s->off[si] + i];
+            if (pos) pos[at] = i, seg[at] = si - r->first + 1;
         }
-    return pad;
+}
+
+/* Every row's tokens (ids[row] points into the returned buffer) and, for the micro-batches that
+ * hold a shared row, every token's position and segment (*layout, set in their pos and seg). */
+static int32_t *row_inputs(int32_t **layout, const LoglikSet *s, const Row *rows, const int *shift, MicroBatch *mbs,
+                           int n_mb, const int32_t **ids) {
+    size_t total = 0, shared = 0;
+    for (int k = 0; k < n_mb; k++) {
+        int any = 0;
+        for (int b = 0; b < mbs[k].B; b++) any |= rows[mbs[k].seq[b]].n > 1;
+        total += (size_t)mbs[k].B * mbs[k].T;
+        shared += any ? (size_t)mbs[k].B * mbs[k].T : 0;
+    }
+    int32_t *in = df_malloc(sizeof(int32_t) * total), *p = in;
+    int32_t *pos = *layout = shared ? df_malloc(sizeof(int32_t) * 2 * shared) : NULL, *seg = shared ? pos + shared : NULL;
+    for (int k = 0; k < n_mb; k++) {
+        int any = 0;
+        for (int b = 0; b < mbs[k].B; b++) any |= rows[mbs[k].seq[b]].n > 1;
+        if (any) mbs[k].pos = pos, mbs[k].seg = seg;
+        for (int b = 0; b < mbs[k].B; b++, p += mbs[k].T) {
+            const int ri = mbs[k].seq[b];
+            fill_row(p, any ? pos : NULL, any ? seg : NULL, s, &rows[ri], shift, mbs[k].T);
+            ids[ri] = p;
+            if (any) pos += mbs[k].T, seg += mbs[k].T;
+        }
+    }
+    return in;
 }
 
 static int check_set(const LoglikSet *s, const Model *m, const char *label) {
@@ -156,31 +246,42 @@ static int check_set(const LoglikSet *s, const Model *m, const char *label) {
 }
 
 int loglik_eval(double *ll, int *greedy, LoglikStats *st, const Topology *t, const Model *m, const LoglikSet *s,
-                int tokens_per_mb, const char *label) {
+                int tokens_per_mb, int share_len, const char *label) {
     memset(ll, 0, sizeof(double) * (size_t)s->n);
     memset(greedy, 0, sizeof(int) * (size_t)s->n);
-    LoglikStats stats = {0, 0};
+    LoglikStats stats = {0};
     if (st) *st = stats;
     if (s->n == 0) return 0;
     DF_TRY(check_set(s, m, label));
-    int n_mb, max_rows = 1, max_T = 1;
-    MicroBatch *mbs = micro_batches_by_length(s, tokens_per_mb, t, &n_mb);
+    int *shift = df_malloc(sizeof(int) * (size_t)s->n), n_rows, n_mb, max_rows = 1, max_in = 1;
+    Row *rows = rows_of(s, share_len, shift, &n_rows);
+    MicroBatch *mbs = micro_batches_by_length(rows, n_rows, tokens_per_mb, t, &n_mb);
     for (int k = 0; k < n_mb; k++) {
-        int rows = 0;
-        for (int b = 0; b < mbs[k].B; b++) rows += s->n_cont[mbs[k].seq[b]];
-        for (int b = 0; b < mbs[k].B; b++) stats.tokens += seq_len(s, mbs[k].seq[b]) - 1;
+        int scored = 0;
+        for (int b = 0; b < mbs[k].B; b++) {
+            const Row *r = &rows[mbs[k].seq[b]];
+            for (int si = r->first; si < r->first + r->n; si++) scored += s->n_cont[si];
+            stats.tokens += r->len;
+            stats.shared_rows += r->n > 1;
+        }
         stats.padded += (long long)mbs[k].B * mbs[k].T;
-        max_rows = rows > max_rows ? rows : max_rows;
-        max_T = mbs[k].T > max_T ? mbs[k].T : max_T;
+        max_rows = scored > max_rows ? scored : max_rows;
     }
-    if (config_check_seq_len(&m->cfg, max_T) < 0) {
+    for (int i = 0; i < s->n; i++) {
+        stats.separate += input_len(s, i);
+        max_in = input_len(s, i) > max_in ? input_len(s, i) : max_in;
+    }
+    /* a shared row is longer than its sequences, but each token attends over its own sequence's positions */
+    if (config_check_seq_len(&m->cfg, max_in) < 0) {
         micro_batches_free(mbs, n_mb);
+        free(rows);
+        free(shift);
         return -1;
     }
-    const int32_t **ids = df_malloc(sizeof(int32_t *) * (size_t)s->n);
-    int32_t *pad = padded_inputs(s, mbs, n_mb, ids);
+    const int32_t **ids = df_malloc(sizeof(int32_t *) * (size_t)n_rows);
+    int32_t *layout, *in = row_inputs(&layout, s, rows, shift, mbs, n_mb, ids);
     const int H = m->cfg.hidden;
-    LlCtx ctx = {m, s, df_calloc((size_t)s->n, sizeof(double)), df_calloc((size_t)s->n, sizeof(int)),
+    LlCtx ctx = {m, s, rows, shift, df_calloc((size_t)s->n, sizeof(double)), df_calloc((size_t)s->n, sizeof(int)),
                  df_alloc_floats((size_t)max_rows * H), df_alloc_floats((size_t)max_rows),
                  df_malloc(sizeof(int32_t) * (size_t)max_rows), df_malloc(sizeof(int32_t) * (size_t)max_rows)};
     int *stage_of = df_malloc(sizeof(int) * (size_t)m->cfg.n_layers);
@@ -201,8 +302,11 @@ int loglik_eval(double *ll, int *greedy, LoglikStats *st, const Topology *t, con
     free(ctx.target);
     free(ctx.best);
     free(stage_of);
-    free(pad);
+    free(in);
+    free(layout);
     free(ids);
+    free(rows);
+    free(shift);
     micro_batches_free(mbs, n_mb);
     if (st) *st = stats;
     return rc;

@@ -99,7 +99,9 @@ static cJSON *task_json(const TaskRun *t) {
     cJSON *tok = cJSON_AddObjectToObject(o, "tokens");
     cJSON_AddNumberToObject(tok, "input", (double)s->tokens);
     cJSON_AddNumberToObject(tok, "padded", (double)s->padded);
+    cJSON_AddNumberToObject(tok, "separate", (double)s->separate);
     cJSON_AddNumberToObject(tok, "prefix_shared", (double)s->prefix_shared);
+    cJSON_AddNumberToObject(o, "shared_items", s->shared_items);
     cJSON_AddNumberToObject(o, "seconds", s->seconds);
     return o;
 }

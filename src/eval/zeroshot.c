@@ -48,7 +48,7 @@ static int prepare(TaskRun *r, LoglikSet *set, const Model *m, const Tokenizer *
 }
 
 int zeroshot_eval(TaskRun *r, const Topology *t, const Model *m, const Tokenizer *tok, const char *path,
-                  const TaskReadOpts *o, int tokens_per_mb) {
+                  const TaskReadOpts *o, int tokens_per_mb, int share_prefix) {
     memset(r, 0, sizeof *r);
     const double t0 = df_now();
     LoglikSet set = {0};
@@ -58,10 +58,13 @@ int zeroshot_eval(TaskRun *r, const Topology *t, const Model *m, const Tokenizer
         double *ll = df_malloc(sizeof(double) * (size_t)(set.n + 1));
         int *greedy = df_malloc(sizeof(int) * (size_t)(set.n + 1));
         LoglikStats st;
-        rc = df_agree(MPI_COMM_WORLD, loglik_eval(ll, greedy, &st, t, m, &set, tokens_per_mb, df_basename(path)));
+        rc = df_agree(MPI_COMM_WORLD, loglik_eval(ll, greedy, &st, t, m, &set, tokens_per_mb,
+                                                  share_prefix ? max_length(m) : 0, df_basename(path)));
         if (rc == 0 && t->rank == 0) {
             r->s.tokens = st.tokens;
             r->s.padded = st.padded;
+            r->s.separate = st.separate;
+            r->s.shared_items = st.shared_rows;
             r->s.prefix_shared = prefix_tree_tokens(&set, &r->task);
             r->ll = ll;
             r->greedy = greedy;

@@ -62,8 +62,8 @@ static int encode_context(Encoder *e, const char *text, size_t n, const char *wh
 
 /* one request -> one sequence: ctx + encode(context + continuation)[len(ctx):] (all of it after the
  * prefix token of an empty context), the oldest tokens dropped beyond max_len + 1 */
-static int encode_request(Encoder *e, LoglikSet *set, const TaskRequest *q, int choice, const char *where, int *ntok,
-                          int *truncated) {
+static int encode_request(Encoder *e, LoglikSet *set, const TaskRequest *q, int item, int choice, const char *where,
+                          int *ntok, int *truncated) {
     const size_t n_ctx = zeroshot_context_len(q->ctx), nc = strlen(q->ctx), nq = strlen(q->cont);
     DF_TRY(encode_context(e, q->ctx, n_ctx, where));
     char *text = df_malloc(nc + nq + 1);
@@ -82,7 +82,7 @@ static int encode_request(Encoder *e, LoglikSet *set, const TaskRequest *q, int 
     int32_t *seq = df_malloc(sizeof(int32_t) * (size_t)len);
     memcpy(seq, e->ctx.ids, sizeof(int32_t) * e->ctx.n);
     memcpy(seq + e->ctx.n, e->whole.ids + skip, sizeof(int32_t) * (size_t)n_cont);
-    loglik_set_push(set, seq + (len - keep), keep, n_cont); /* the last token is only predicted */
+    loglik_set_push(set, seq + (len - keep), keep, n_cont, item); /* the last token is only predicted */
     free(seq);
     *ntok = n_cont;
     *truncated += keep < len;
@@ -99,7 +99,7 @@ int zeroshot_encode(LoglikSet *set, int *ntok, int *truncated, const Task *t, co
         const TaskItem *it = &t->items[i];
         snprintf(where, sizeof where, "%s:%d", t->path, it->line);
         for (int r = it->first; r < it->first + it->n && rc == 0; r++)
-            rc = encode_request(&e, set, &t->reqs[r], r - it->first, where, &ntok[r], truncated);
+            rc = encode_request(&e, set, &t->reqs[r], i, r - it->first, where, &ntok[r], truncated);
     }
     idvec_free(&e.ctx);
     idvec_free(&e.whole);
