@@ -12,18 +12,8 @@ static void logits_of(const char *dir, const int32_t *ids, int T, float *out) {
     Model m;
     CHECK(model_load(&m, dir, NULL) == 0, "%s", df_errmsg());
     if (g_failures) return;
-    float *x = df_alloc_floats((size_t)T * m.cfg.hidden);
-    BlockActs a;
-    Rope r;
-    block_acts_init(&a, &m.cfg, 1, T, 0);
-    model_rope_init(&r, &m.cfg, T);
-    model_embed(x, &m, ids, T);
-    for (int l = 0; l < m.cfg.n_layers; l++) block_forward(x, &a, m.blocks[l], &m.cfg, &r, 1, T);
-    model_logits(out, &m, x, T);
+    model_forward_logits(out, &m, ids, T);
     printf("%s: tie_word_embeddings=%d\n", dir, m.cfg.tie_embeddings);
-    rope_free(&r);
-    block_acts_free(&a);
-    free(x);
     model_free(&m);
 }
 

@@ -42,5 +42,8 @@ double model_nll(float *nll, const Model *m, const float *x, const int32_t *targ
 /* Per row of x[N,H]: lp[n] = log p(targets[n]) (targets >= 0) and greedy[n] = the argmax of the
  * logits (the first on ties), slabbed over the vocabulary like model_nll. For continuation scoring. */
 void model_target_logprobs(float *lp, int32_t *greedy, const Model *m, const float *x, const int32_t *targets, int N);
+/* logits[T,V] of one sequence through the whole model, in one process holding every part (tests,
+ * tools; distributed runs go through pipeline_run) */
+void model_forward_logits(float *logits, const Model *m, const int32_t *ids, int T);
 
 #endif

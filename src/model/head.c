@@ -80,3 +80,17 @@ void model_target_logprobs(float *lp, int32_t *greedy, const Model *m, const flo
     free(xn);
     free(logits);
 }
+
+void model_forward_logits(float *logits, const Model *m, const int32_t *ids, int T) {
+    float *x = df_alloc_floats((size_t)T * m->cfg.hidden);
+    BlockActs a;
+    Rope r;
+    block_acts_init(&a, &m->cfg, 1, T, 0);
+    model_rope_init(&r, &m->cfg, T);
+    model_embed(x, m, ids, T);
+    for (int l = 0; l < m->cfg.n_layers; l++) block_forward(x, &a, m->blocks[l], &m->cfg, &r, 1, T);
+    model_logits(logits, m, x, T);
+    rope_free(&r);
+    block_acts_free(&a);
+    free(x);
+}
