@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "calibration.h"
+#include "run_args.h"
 #include "commands.h"
 #include "depthfuse/error.h"
 #include "depthfuse/importance.h"
@@ -12,19 +13,17 @@
 #include "depthfuse/setup.h"
 
 int cmd_importance(int argc, char **argv) {
-    const char *model = NULL, *metric_s = "mi", *json = NULL, *tokenizer = NULL;
+    const char *metric_s = "mi", *json = NULL;
+    RunArgs ra = RUN_ARGS_DEFAULT;
     CalibArgs ca = CALIB_ARGS_DEFAULT;
-    int iterative = 0, naive = 0, P = 1, batch_tokens = 4096;
+    int iterative = 0, naive = 0;
     const ArgSpec spec[] = {
-        {"--model", ARG_STR, &model, "DIR|FILE.h5", "model: a Hugging Face folder or a depthfuse .h5", ARG_REQUIRED},
+        RUN_ARG_SPECS(ra),
         {"--metric", ARG_STR, &metric_s, "mi|bi|sleb", "Macro Influence (default), Block Influence or SLEB", 0},
         CALIB_ARG_SPECS(ca),
         {"--iterative", ARG_INT, &iterative, "K", "greedy: remove K blocks, recomputing after each (mi; sleb's steps)", 0},
         {"--naive", ARG_FLAG, &naive, NULL, "mi/sleb: run every candidate from the embeddings (no cache; reference)", 0},
         {"--json", ARG_STR, &json, "OUT", "write the table as JSON", 0},
-        {"--tokenizer", ARG_STR, &tokenizer, "PATH", "tokenizer.json or folder (default: the model's)", 0},
-        {"--pipeline", ARG_INT, &P, "P", "pipeline stages (default 1; data-parallel groups = ranks / P)", 0},
-        {"--batch-tokens", ARG_INT, &batch_tokens, "N", "tokens per micro-batch (default 4096)", 0},
         {0}};
     int rc = args_parse("importance", "Block importance on calibration windows: mi = 1 - mean cosine between the last "
                         "block's output with and without the block (FuseGPT), bi = 1 - mean cosine between a block's "
@@ -33,7 +32,7 @@ int cmd_importance(int argc, char **argv) {
     if (rc != 0) return rc < 0;
     Metric metric;
     if (metric_parse(metric_s, &metric) < 0) return 1;
-    const char *bad = iterative < 0 || batch_tokens < 1 ? "--iterative and --batch-tokens must be positive"
+    const char *bad = iterative < 0 || ra.batch_tokens < 1 ? "--iterative and --batch-tokens must be positive"
                       : iterative && metric == METRIC_BI ? "--iterative applies to mi and sleb (bi is one-shot)"
                                                          : NULL;
     if (bad) {
@@ -43,17 +42,17 @@ int cmd_importance(int argc, char **argv) {
     double t0 = df_now();
     Topology t;
     Model m;
-    if (setup_model(&t, &m, model, P) < 0) return 1;
+    if (setup_model(&t, &m, ra.model, ra.pipeline) < 0) return 1;
     Tokenizer *tok = NULL;
     CalibSet cal = {0};
     ImportanceResult r = {0};
-    rc = setup_tokenizer(&tok, tokenizer, model);
+    rc = setup_tokenizer(&tok, ra.tokenizer, ra.model);
     if (rc == 0) rc = df_agree(MPI_COMM_WORLD, calibration_load(&cal, tok, &ca));
     if (rc == 0) rc = df_agree(MPI_COMM_WORLD, config_check_seq_len(&m.cfg, cal.T));
     if (rc == 0) {
         setup_print_layout(&t, &m);
         int steps = metric == METRIC_SLEB ? (iterative ? iterative : (m.cfg.n_layers + 3) / 4) : iterative;
-        ImportanceOpts o = {metric, steps, naive, batch_tokens};
+        ImportanceOpts o = {metric, steps, naive, ra.batch_tokens};
         rc = importance_run(&r, &t, &m, &cal, &o);
     }
     if (rc == 0) {
@@ -61,7 +60,7 @@ int cmd_importance(int argc, char **argv) {
         double secs = df_now() - t0;
         df_print0("%.1f s\n", secs);
         if (json && t.rank == 0) {
-            cJSON *root = importance_json(model, metric, &cal, &r, secs);
+            cJSON *root = importance_json(ra.model, metric, &cal, &r, secs);
             rc = df_json_write(json, root);
             cJSON_Delete(root);
         }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "calibration.h"
+#include "run_args.h"
 #include "commands.h"
 #include "depthfuse/error.h"
 #include "depthfuse/h5store.h"
@@ -25,12 +26,13 @@ static void removed_blocks(const ImportanceResult *r, int K, int *removed) {
 }
 
 int cmd_prune(int argc, char **argv) {
-    const char *model = NULL, *method_s = NULL, *out = NULL, *json = NULL, *tokenizer = NULL, *max_shard = "5GB";
+    const char *method_s = NULL, *out = NULL, *json = NULL, *max_shard = "5GB";
+    RunArgs ra = RUN_ARGS_DEFAULT;
     CalibArgs ca = CALIB_ARGS_DEFAULT;
     double sparsity = -1;
-    int remove = 0, P = 1, batch_tokens = 4096;
+    int remove = 0;
     const ArgSpec spec[] = {
-        {"--model", ARG_STR, &model, "DIR|FILE.h5", "model: a Hugging Face folder or a depthfuse .h5", ARG_REQUIRED},
+        RUN_ARG_SPECS(ra),
         {"--method", ARG_STR, &method_s, "mi|bi|sleb", "how blocks are chosen (mi and sleb greedily, bi one-shot)", ARG_REQUIRED},
         {"--sparsity", ARG_DOUBLE, &sparsity, "S", "remove round(S x blocks) blocks", 0},
         {"--remove", ARG_INT, &remove, "K", "remove K blocks", 0},
@@ -38,9 +40,6 @@ int cmd_prune(int argc, char **argv) {
         {"--out", ARG_STR, &out, "DIR|FILE.h5", "where the pruned model goes (HF folder, or .h5)", ARG_REQUIRED},
         {"--max-shard-size", ARG_STR, &max_shard, "SIZE", "largest safetensors shard (default 5GB)", 0},
         {"--json", ARG_STR, &json, "OUT", "the scores and the removed blocks as JSON", 0},
-        {"--tokenizer", ARG_STR, &tokenizer, "PATH", "tokenizer.json or folder (default: the model's)", 0},
-        {"--pipeline", ARG_INT, &P, "P", "pipeline stages (default 1; data-parallel groups = ranks / P)", 0},
-        {"--batch-tokens", ARG_INT, &batch_tokens, "N", "tokens per micro-batch (default 4096)", 0},
         {0}};
     int rc = args_parse("prune", "Remove blocks and write the shallower model: mi (FuseGPT's Macro Influence) and sleb "
                         "remove greedily, recomputing after each removal; bi (ShortGPT) removes the lowest-scoring "
@@ -50,26 +49,26 @@ int cmd_prune(int argc, char **argv) {
     Metric metric;
     uint64_t shard_bytes;
     if (metric_parse(method_s, &metric) < 0 || parse_byte_size(max_shard, &shard_bytes) < 0) return 1;
-    if ((sparsity >= 0) == (remove > 0)) {
-        df_fail("depthfuse prune: give exactly one of --sparsity S (0 < S < 1) and --remove K");
+    if ((sparsity >= 0) == (remove > 0) || ra.batch_tokens < 1) {
+        df_fail("depthfuse prune: give exactly one of --sparsity S (0 < S < 1) and --remove K (and --batch-tokens >= 1)");
         return 1;
     }
     double t0 = df_now();
     Topology t;
     Model m;
-    if (setup_model(&t, &m, model, P) < 0) return 1;
+    if (setup_model(&t, &m, ra.model, ra.pipeline) < 0) return 1;
     const int L = m.cfg.n_layers, K = remove > 0 ? remove : (int)lround(sparsity * L);
     rc = (K < 1 || K >= L) ? df_fail("depthfuse prune: removing %d of %d blocks is not possible (1 <= K < %d)", K, L, L) : 0;
     Tokenizer *tok = NULL;
     CalibSet cal = {0};
     ImportanceResult r = {0};
-    if (rc == 0) rc = setup_tokenizer(&tok, tokenizer, model);
+    if (rc == 0) rc = setup_tokenizer(&tok, ra.tokenizer, ra.model);
     if (rc == 0) rc = df_agree(MPI_COMM_WORLD, calibration_load(&cal, tok, &ca));
     if (rc == 0) rc = df_agree(MPI_COMM_WORLD, config_check_seq_len(&m.cfg, cal.T));
     int *removed = df_calloc((size_t)L, sizeof(int)), *keep = df_calloc((size_t)L, sizeof(int)), nk = 0;
     if (rc == 0) {
         setup_print_layout(&t, &m);
-        ImportanceOpts o = {metric, metric == METRIC_BI ? 0 : K, 0, batch_tokens};
+        ImportanceOpts o = {metric, metric == METRIC_BI ? 0 : K, 0, ra.batch_tokens};
         rc = importance_run(&r, &t, &m, &cal, &o);
     }
     if (rc == 0) {
@@ -92,7 +91,7 @@ int cmd_prune(int argc, char **argv) {
         double secs = df_now() - t0;
         df_print0("wrote %s (%d blocks, %.1f s)\n", out, nk, secs);
         if (json && t.rank == 0) {
-            cJSON *root = importance_json(model, metric, &cal, &r, secs), *arr = cJSON_AddArrayToObject(root, "removed");
+            cJSON *root = importance_json(ra.model, metric, &cal, &r, secs), *arr = cJSON_AddArrayToObject(root, "removed");
             for (int i = 0; i < K; i++) cJSON_AddItemToArray(arr, cJSON_CreateNumber(removed[i]));
             cJSON_AddStringToObject(root, "out", out);
             rc = df_json_write(json, root);
