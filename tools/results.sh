@@ -47,12 +47,12 @@ load = lambda name: json.load(open(f"{out}/{name}.json"))
 dense = load("dense")
 ppl_keys = list(dense["perplexity"]); task_keys = list(dense["tasks"])
 short = lambda k: k.replace(".test.txt", "").replace(".test.raw", "").replace(".valid.jsonl", "")
-rows = [("dense", "—", dense, None)]
+rows = [("dense", "—", dense, None, None)]
 names = {"mi": "MI (FuseGPT)", "bi": "BI (ShortGPT)", "sleb": "SLEB"}
 for m in ("mi", "bi", "sleb"):
     for k in (2, 4):
         p = load(f"prune-{m}-{k}")
-        rows.append((f"{names[m]}, {k} removed", ", ".join(map(str, p["removed"])), load(f"{m}-{k}"), p))
+        rows.append((f"{names[m]}, {k} removed", ", ".join(map(str, p["removed"])), load(f"{m}-{k}"), p, m))
 print("# Removal baselines on base-16L\n")
 print("Produced by `tools/results.sh` (NP=%s, --pipeline %s): calibration = %s windows of %s tokens of "
       "`calib.train.txt` (seed 0); perplexity by the WikiText-2 protocol at seq-len 512; zero-shot accuracy "
@@ -62,15 +62,15 @@ hdr = "| model | removed blocks | " + " | ".join(f"ppl {short(k)}" for k in ppl_
       " | ".join(f"{short(k)} acc / acc_norm" for k in task_keys) + " |"
 print(hdr)
 print("|" + "---|" * (2 + len(ppl_keys) + len(task_keys)))
-for name, removed, r, _ in rows:
+for name, removed, r, _, _ in rows:
     cells = [f"{r['perplexity'][k]:.2f}" for k in ppl_keys]
     cells += [f"{r['tasks'][k]['acc']:.3f} / {r['tasks'][k]['acc_norm']:.3f}" for k in task_keys]
     print(f"| {name} | {removed} | " + " | ".join(cells) + " |")
 print("\nBlocks removed, in order (mi and sleb are greedy: recomputed after each removal; bi removes the "
       "lowest-scoring blocks at once):\n")
-for name, removed, _, p in rows[1:]:
+for name, removed, _, p, m in rows[1:]:
     if name.endswith("4 removed"):
-        print(f"- {name.split(',')[0]}: {removed} (the table of scores: `docs/results/prune-{name.split()[0].lower()}-4.json`)")
+        print(f"- {name.split(',')[0]}: {removed} (the table of scores: `docs/results/prune-{m}-4.json`)")
 print("\n![perplexity and accuracy against removed blocks](results.png)\n")
 print("![block importance per metric](importance.png)\n")
 print("Seconds per run (prune = importance + writing; eval = all files): " + ", ".join(
