@@ -204,22 +204,25 @@ static void fill_row(int32_t *ids, int32_t *pos, int32_t *seg, const LoglikSet *
         }
 }
 
+static int holds_shared_row(const MicroBatch *mb, const Row *rows) {
+    for (int b = 0; b < mb->B; b++)
+        if (rows[mb->seq[b]].n > 1) return 1;
+    return 0;
+}
+
 /* Every row's tokens (ids[row] points into the returned buffer) and, for the micro-batches that
  * hold a shared row, every token's position and segment (*layout, set in their pos and seg). */
 static int32_t *row_inputs(int32_t **layout, const LoglikSet *s, const Row *rows, const int *shift, MicroBatch *mbs,
                            int n_mb, const int32_t **ids) {
     size_t total = 0, shared = 0;
     for (int k = 0; k < n_mb; k++) {
-        int any = 0;
-        for (int b = 0; b < mbs[k].B; b++) any |= rows[mbs[k].seq[b]].n > 1;
         total += (size_t)mbs[k].B * mbs[k].T;
-        shared += any ? (size_t)mbs[k].B * mbs[k].T : 0;
+        shared += holds_shared_row(&mbs[k], rows) ? (size_t)mbs[k].B * mbs[k].T : 0;
     }
     int32_t *in = df_malloc(sizeof(int32_t) * total), *p = in;
     int32_t *pos = *layout = shared ? df_malloc(sizeof(int32_t) * 2 * shared) : NULL, *seg = shared ? pos + shared : NULL;
     for (int k = 0; k < n_mb; k++) {
-        int any = 0;
-        for (int b = 0; b < mbs[k].B; b++) any |= rows[mbs[k].seq[b]].n > 1;
+        const int any = holds_shared_row(&mbs[k], rows);
         if (any) mbs[k].pos = pos, mbs[k].seg = seg;
         for (int b = 0; b < mbs[k].B; b++, p += mbs[k].T) {
             const int ri = mbs[k].seq[b];
