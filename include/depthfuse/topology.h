@@ -20,9 +20,9 @@ typedef struct {
 
 /* Checks run once after MPI_Init: refuse a world of 1 under SLURM_NTASKS > 1 (a misconfigured
  * srun), and set BLAS/OpenMP threads per rank (OPENBLAS_NUM_THREADS wins; else the node's cores
- * divided by the ranks on the node). Collective over MPI_COMM_WORLD. */
+ * divided by the ranks on the node, capped by the cores the rank is bound to; omp_get_max_threads()
+ * tells the choice). Collective over MPI_COMM_WORLD. */
 int df_startup_checks(void);
-int df_threads_per_rank(void);
 
 /* Agree on an outcome: returns 0 if rc >= 0 on every rank of comm, else -1 on every rank with
  * df_errmsg() set everywhere to the message of the lowest failing rank. */

@@ -1,5 +1,6 @@
 #include "depthfuse/setup.h"
 
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,5 +56,5 @@ void setup_print_layout(const Topology *t, const Model *m) {
               c->n_heads, c->n_kv_heads, c->vocab, (double)config_model_params(c) / 1e6);
     df_print0("layout: %d ranks = %d pipeline stages x %d data-parallel groups; stage blocks:", t->size, t->P, t->D);
     for (int s = 0; s < t->P; s++) df_print0(" [%d,%d)", t->stage_first[s], t->stage_first[s + 1]);
-    df_print0("; %d threads per rank\n", df_threads_per_rank());
+    df_print0("; %d threads per rank\n", omp_get_max_threads());
 }

@@ -1,8 +1,10 @@
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "depthfuse/topology.h"
 
 #include <cblas.h>
 #include <limits.h>
 #include <omp.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +27,17 @@ int df_agree(MPI_Comm comm, int rc) {
     return -1;
 }
 
-int df_threads_per_rank(void) {
+/* The cores this rank may run on (mpirun binds each rank to one core by default when it starts 2
+ * ranks or fewer, Slurm to its --cpus-per-task). */
+static int cores_bound(void) {
+    cpu_set_t set;
+    return sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0 ? CPU_COUNT(&set) : INT_MAX;
+}
+
+/* Collective: OPENBLAS_NUM_THREADS, else the node's cores over the ranks on it, capped by the cores
+ * this rank is bound to (more threads than those would only take turns). Says once, on rank 0, when
+ * a rank is bound to fewer cores than its share. */
+static int threads_per_rank(void) {
     const char *env = getenv("OPENBLAS_NUM_THREADS");
     if (env && atoi(env) > 0) return atoi(env);
     MPI_Comm node;
@@ -33,8 +45,14 @@ int df_threads_per_rank(void) {
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
     MPI_Comm_size(node, &local);
     MPI_Comm_free(&node);
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int n = (int)(cores / local);
+    const int share = (int)(sysconf(_SC_NPROCESSORS_ONLN) / local), bound = cores_bound();
+    int short_by = share > bound ? share - bound : 0, most_short;
+    MPI_Allreduce(&short_by, &most_short, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (most_short > 0 && df_rank() == 0)
+        df_warn("a rank is bound to %d fewer cores than its share of the node (%d); threads follow the binding: "
+                "mpirun --bind-to none, or --map-by slot:PE=%d, gives each rank its share",
+                most_short, share, share);
+    const int n = share < bound ? share : bound;
     return n > 0 ? n : 1;
 }
 
@@ -45,7 +63,7 @@ int df_startup_checks(void) {
         rc = df_fail("SLURM_NTASKS=%s but this MPI world has 1 rank: srun started independent copies "
                      "(use mpirun, or srun --mpi=pmix with a PMI-enabled Open MPI)", nt);
     gemm_init(); /* OpenMP's threads are the only pool: see gemm.h */
-    omp_set_num_threads(df_threads_per_rank());
+    omp_set_num_threads(threads_per_rank());
     /* OpenBLAS 0.3.21 (Debian 12) falls back to AVX2 kernels on CPUs it does not know (Zen 5): half
      * the speed; the choice is made when the library loads, so only the environment can change it
      * (a user who set OPENBLAS_CORETYPE chose) */

@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 R=${1:-3}; N=${2:-8}; T=${3:-512}
 BIN=${DF_BIN:-build/depthfuse}
-FLAGS="--oversubscribe"
+FLAGS="--oversubscribe --bind-to none" # each rank its share of the cores (threads per rank = cores / ranks)
 [ "$(id -u)" -eq 0 ] && FLAGS="$FLAGS --allow-run-as-root"
 out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
 for i in $(seq "$R"); do
