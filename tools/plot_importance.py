@@ -10,12 +10,9 @@ every block's score before the first removal. Removed blocks (the report's "remo
 greedy removal order) are drawn in a second colour and labelled with their removal step.
 """
 import argparse
-import json
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
+
+from plot_common import draw, fail as fail_as, load_report
 
 LABELS = {"mi": "Macro Influence (FuseGPT): 1 - mean cos(last output, without the block)",
           "bi": "Block Influence (ShortGPT): 1 - mean cos(block input, block output)",
@@ -23,19 +20,11 @@ LABELS = {"mi": "Macro Influence (FuseGPT): 1 - mean cos(last output, without th
 
 
 def fail(msg):
-    print(f"plot_importance: error: {msg}", file=sys.stderr)
-    sys.exit(1)
+    fail_as("plot_importance", msg)
 
 
 def load(path):
-    try:
-        with open(path) as f:
-            r = json.load(f)
-    except (OSError, ValueError) as e:
-        fail(f"{path}: {e}")
-    if "metric" not in r or "blocks" not in r:
-        fail(f"{path}: not a depthfuse importance report (no \"metric\" or \"blocks\")")
-    return r
+    return load_report("plot_importance", path, ("metric", "blocks"), "depthfuse importance report")
 
 
 def scores(r):
@@ -74,10 +63,9 @@ def main():
     ap.add_argument("-o", "--out", required=True, help="the PNG to write")
     ap.add_argument("reports", nargs="+", metavar="REPORT.json")
     a = ap.parse_args()
-    if not shutil.which("gnuplot"):
-        fail("gnuplot not found (Debian: apt-get install gnuplot-nox)")
     reports = [load(p) for p in a.reports]
-    with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(a.out))) as tmp:
+
+    def make_script(tmp, png):
         panels = []
         for i, r in enumerate(reports):
             per_block, removed = scores(r)
@@ -86,12 +74,10 @@ def main():
                 for b, sc in enumerate(per_block):
                     f.write(f"{b} {'NaN' if sc is None else sc} {removed.get(b, 0)}\n")
             panels.append((r, dat, len(per_block)))
-        png = os.path.join(tmp, "out.png")
-        gp = subprocess.run(["gnuplot"], input=script(png, panels), text=True, capture_output=True)
-        if gp.returncode != 0 or not os.path.exists(png):
-            fail(f"gnuplot failed: {gp.stderr.strip()}")
-        os.replace(png, a.out)
-    print(f"{a.out}: {len(panels)} panel(s)")
+        return script(png, panels)
+
+    draw("plot_importance", a.out, make_script)
+    print(f"{a.out}: {len(reports)} panel(s)")
 
 
 if __name__ == "__main__":

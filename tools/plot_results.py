@@ -10,32 +10,20 @@ panel per perplexity file and per task present in every file (or those named by 
 mean accuracy over the tasks: acc solid, acc_norm dashed, chance dotted.
 """
 import argparse
-import json
 import math
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
+
+from plot_common import draw, fail as fail_as, load_report
 
 COLUMNS = 4
 
 
 def fail(msg):
-    print(f"plot_results: error: {msg}", file=sys.stderr)
-    sys.exit(1)
+    fail_as("plot_results", msg)
 
 
 def load(path):
-    try:
-        with open(path) as f:
-            r = json.load(f)
-    except (OSError, ValueError) as e:
-        fail(f"{path}: {e}")
-    for key in ("blocks", "perplexity", "tasks"):
-        if key not in r:
-            fail(f"{path}: no \"{key}\" (not a depthfuse eval --json report?)")
-    return r
+    return load_report("plot_results", path, ("blocks", "perplexity", "tasks"), "depthfuse eval --json report")
 
 
 def parse_methods(specs):
@@ -167,22 +155,14 @@ def main():
     ap.add_argument("--only", help="comma-separated perplexity files and tasks to draw (default: all shared)")
     ap.add_argument("methods", nargs="*", metavar="METHOD=FILE.json[,FILE.json...]")
     a = ap.parse_args()
-    if not shutil.which("gnuplot"):
-        fail("gnuplot not found (Debian: apt-get install gnuplot-nox)")
     base = load(a.base)
     methods = parse_methods(a.methods)
     lines = [(name, [base] + reports) for name, reports in methods] or [(os.path.basename(base["model"]), [base])]
     reports = [r for _, rs in lines for r in rs]
     plist = panels(reports, a.only.split(",") if a.only else None)
     max_removed = max(base["blocks"] - r["blocks"] for r in reports)
-    with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(a.out))) as tmp:
-        files = write_data(tmp, lines, base["blocks"], plist)
-        png = os.path.join(tmp, "out.png")
-        gp = subprocess.run(["gnuplot"], input=script(png, lines, plist, files, base, max_removed, bool(methods)), text=True,
-                            capture_output=True)
-        if gp.returncode != 0 or not os.path.exists(png):
-            fail(f"gnuplot failed: {gp.stderr.strip()}")
-        os.replace(png, a.out)   # whole or not at all
+    draw("plot_results", a.out, lambda tmp, png: script(png, lines, plist, write_data(tmp, lines, base["blocks"], plist),
+                                                         base, max_removed, bool(methods)))
     print(f"{a.out}: {len(plist)} panels, {len(lines)} line(s)")
 
 
