@@ -1,6 +1,7 @@
 /* Block importance (include/depthfuse/importance.h). Layout of the work:
- *   baseline pass   every group runs all calibration windows through the current block list,
- *                   keeping the input of each block (cache) and the last block's output (final)
+ *   baseline pass   the calibration windows, dealt to groups, run through the current block
+ *                   list, keeping the input of each block (cache) and the last block's output
+ *                   (final); then every group gets every window's from the group that ran it
  *   candidate j     one group runs all windows through blocks j+1.. from cache[j] (or, naive,
  *                   through every block but j from the embeddings) and scores the output
  * Candidates are dealt to groups by cost (longest first, to the least loaded group). Scores are
@@ -77,19 +78,24 @@ static void window_nll(Sweep *s, const float *x, int w) {
 
 /* ---- callbacks ---- */
 
+/* a cache entry's floats for every window (W*T*H), allocated on first use */
+static float *window_store(float **p, const Sweep *s) {
+    if (!*p) *p = df_alloc_floats((size_t)s->cal->n * s->win_floats);
+    return *p;
+}
+
 static void keep_inputs(void *ctx, int i, const MicroBatch *mb, const float *x_in, const float *x_out) {
     Sweep *s = ctx;
-    if (!s->cache[i]) s->cache[i] = df_alloc_floats((size_t)s->cal->n * s->win_floats);
+    float *cache = window_store(&s->cache[i], s);
     for (int b = 0; b < mb->B; b++)
-        memcpy(s->cache[i] + (size_t)mb->seq[b] * s->win_floats, x_in + (size_t)b * s->win_floats,
-               s->win_floats * sizeof(float));
+        memcpy(cache + (size_t)mb->seq[b] * s->win_floats, x_in + (size_t)b * s->win_floats, s->win_floats * sizeof(float));
 }
 
 static void keep_final(void *ctx, const MicroBatch *mb, const float *x) {
     Sweep *s = ctx;
-    if (!s->final) s->final = df_alloc_floats((size_t)s->cal->n * s->win_floats);
+    float *final = window_store(&s->final, s);
     for (int b = 0; b < mb->B; b++)
-        memcpy(s->final + (size_t)mb->seq[b] * s->win_floats, x + (size_t)b * s->win_floats, s->win_floats * sizeof(float));
+        memcpy(final + (size_t)mb->seq[b] * s->win_floats, x + (size_t)b * s->win_floats, s->win_floats * sizeof(float));
 }
 
 static void from_cache(void *ctx, const MicroBatch *mb, float *x) {
@@ -119,6 +125,25 @@ static void block_influence(void *ctx, int i, const MicroBatch *mb, const float 
 }
 
 /* ---- passes ---- */
+
+/* After a baseline that ran micro-batch k on group k % D: each micro-batch's windows of every cached
+ * input of this rank's stage (and of the reference output, on the last stage) are broadcast from the
+ * group that computed them to the same stage of every other group, so each group starts its
+ * candidates from every window without running the baseline itself. Exact copies: the scores stay
+ * the same bits at any layout. */
+static void share_baseline(Sweep *s, int with_cache, int with_final) {
+    const Topology *t = s->t;
+    if (t->D == 1) return;
+    for (int i = 0; i <= s->list->n; i++) {
+        float **store = i < s->list->n ? (with_cache && s->list->stage[i] == t->stage ? &s->cache[i] : NULL)
+                                       : (with_final && t->stage == t->P - 1 ? &s->final : NULL);
+        if (!store) continue;
+        float *x = window_store(store, s);
+        for (int k = 0; k < s->n_mb; k++)
+            MPI_Bcast(x + (size_t)s->mbs[k].seq[0] * s->win_floats, (int)((size_t)s->mbs[k].B * s->win_floats),
+                      MPI_FLOAT, k % t->D, t->stage_comm);
+    }
+}
 
 static void base_job(PipelineJob *job, Sweep *s) {
     memset(job, 0, sizeof *job);
@@ -158,8 +183,11 @@ static int sweep_scores(double *scores, const Topology *t, const Model *m, const
     s.targets = df_malloc(sizeof(int32_t) * (size_t)T);
     s.ids = df_malloc(sizeof(int32_t *) * (size_t)W);
     for (int w = 0; w < W; w++) s.ids[w] = cal->ids + (size_t)w * T;
-    /* fixed micro-batches (independent of the layout) */
-    int B = o->tokens_per_mb / T > 0 ? o->tokens_per_mb / T : 1;
+    /* micro-batches of at most tokens_per_mb, but at least 8 of them where the windows allow (to fill
+     * the pipeline and spread the baseline over groups); independent of the layout, so that the
+     * GEMM shapes, and with them the scores' bits, are the same at every -np */
+    int B = o->tokens_per_mb / T < W / 8 ? o->tokens_per_mb / T : W / 8;
+    B = B > 0 ? B : 1;
     s.n_mb = (W + B - 1) / B;
     s.mbs = df_calloc((size_t)s.n_mb, sizeof(MicroBatch));
     for (int k = 0; k < s.n_mb; k++) {
@@ -177,13 +205,14 @@ static int sweep_scores(double *scores, const Topology *t, const Model *m, const
         job.progress_label = "block influence";
         rc = pipeline_run(t, m, &job, s.mbs, s.n_mb);
     } else {
-        /* baseline: every group keeps what its candidates start from (and the reference output) */
+        /* baseline: what the candidates start from (and the reference output), shared by the groups */
         if (!(o->naive && o->metric == METRIC_SLEB)) {
             base_job(&job, &s);
-            job.all_groups = 1;
             job.block_hook = o->naive ? NULL : keep_inputs;
             job.output = o->metric == METRIC_MI ? keep_final : NULL;
             rc = pipeline_run(t, m, &job, s.mbs, s.n_mb);
+            rc = df_agree(MPI_COMM_WORLD, rc);
+            if (rc == 0) share_baseline(&s, !o->naive, o->metric == METRIC_MI);
         }
         double *cost = df_malloc(sizeof(double) * (size_t)n);
         int *group_of = df_malloc(sizeof(int) * (size_t)n);
