@@ -2,11 +2,11 @@
  *   baseline pass   the calibration windows, dealt to groups, run through the current block
  *                   list, keeping the input of each block (cache) and the last block's output
  *                   (final); then every group gets every window's from the group that ran it
- *   candidate j     one group runs all windows through blocks j+1.. from cache[j] (or, naive,
- *                   through every block but j from the embeddings) and scores the output
- * Candidates are dealt to groups by cost (longest first, to the least loaded group). Scores are
- * kept per (candidate, window) with a single contributing rank each, so the reduction to rank 0 is
- * exact and the result does not depend on the layout. */
+ *   candidate j     its windows run through blocks j+1.. from cache[j] (or, naive, through every
+ *                   block but j from the embeddings) and the output is scored
+ * (Candidate, micro-batch) pairs are dealt to groups by cost (costliest first, to the least loaded
+ * group). Scores are kept per (candidate, window) with a single contributing rank each, so the
+ * reduction to rank 0 is exact and the result does not depend on the layout. */
 #include "depthfuse/importance.h"
 
 #include <math.h>
@@ -154,23 +154,32 @@ static void base_job(PipelineJob *job, Sweep *s) {
     job->ctx = s;
 }
 
-/* deal candidates to groups: longest first, each to the least loaded group (ties: lowest group) */
-static void deal_candidates(int *group_of, const double *cost, int n, int D) {
+typedef struct {
+    double cost;
+    int unit;
+} Unit;
+
+static int costlier_first(const void *a, const void *b) {
+    const Unit *x = a, *y = b;
+    return x->cost != y->cost ? (x->cost < y->cost ? 1 : -1) : x->unit - y->unit;
+}
+
+/* deal n units of work to D groups: costliest first, each to the least loaded group (ties: lowest
+ * unit, lowest group), the same on every rank */
+static void deal_units(int *group_of, const double *cost, int n, int D) {
+    Unit *order = df_malloc(sizeof(Unit) * (size_t)n);
+    for (int u = 0; u < n; u++) order[u] = (Unit){cost[u], u};
+    qsort(order, (size_t)n, sizeof *order, costlier_first);
     double *load = df_calloc((size_t)D, sizeof(double));
-    int *done = df_calloc((size_t)n + 1, sizeof(int));
-    for (int k = 0; k < n; k++) {
-        int c = -1;
-        for (int j = 0; j < n; j++)
-            if (!done[j] && (c < 0 || cost[j] > cost[c])) c = j;
+    for (int i = 0; i < n; i++) {
         int g = 0;
         for (int d = 1; d < D; d++)
             if (load[d] < load[g]) g = d;
-        group_of[c] = g;
-        load[g] += cost[c];
-        done[c] = 1;
+        group_of[order[i].unit] = g;
+        load[g] += order[i].cost;
     }
     free(load);
-    free(done);
+    free(order);
 }
 
 /* scores[j] for every position j of the list (collective; same on every rank) */
@@ -214,16 +223,24 @@ static int sweep_scores(double *scores, const Topology *t, const Model *m, const
             rc = df_agree(MPI_COMM_WORLD, rc);
             if (rc == 0) share_baseline(&s, !o->naive, o->metric == METRIC_MI);
         }
-        double *cost = df_malloc(sizeof(double) * (size_t)n);
-        int *group_of = df_malloc(sizeof(int) * (size_t)n);
-        for (int j = 0; j < n; j++) cost[j] = o->naive ? n - 1 : n - 1 - j;
-        deal_candidates(group_of, cost, n, t->D);
+        /* units of work = (candidate j, micro-batch k), cost = blocks run x windows, dealt to groups:
+         * a long candidate is split over several groups when there are few candidates per group */
+        const int n_units = n * s.n_mb;
+        double *cost = df_malloc(sizeof(double) * (size_t)n_units);
+        int *group_of = df_malloc(sizeof(int) * (size_t)n_units);
+        for (int j = 0; j < n; j++)
+            for (int k = 0; k < s.n_mb; k++) cost[j * s.n_mb + k] = (double)(o->naive ? n - 1 : n - 1 - j) * s.mbs[k].B;
+        deal_units(group_of, cost, n_units, t->D);
+        MicroBatch *mine = df_malloc(sizeof(MicroBatch) * (size_t)s.n_mb);
         Block **rest = df_malloc(sizeof(Block *) * (size_t)n);
         int *rest_stage = df_malloc(sizeof(int) * (size_t)n);
         Progress prog;
         progress_start(&prog, "candidates", n);
         for (int j = 0; j < n && rc == 0; j++) {
-            if (group_of[j] != t->group) continue;
+            int n_mine = 0;
+            for (int k = 0; k < s.n_mb; k++)
+                if (group_of[j * s.n_mb + k] == t->group) mine[n_mine++] = s.mbs[k];
+            if (n_mine == 0) continue;
             s.cand = j;
             base_job(&job, &s);
             job.all_groups = 1;
@@ -242,9 +259,10 @@ static int sweep_scores(double *scores, const Topology *t, const Model *m, const
                 job.start_stage = list->stage[j];
                 job.input = from_cache;
             }
-            rc = pipeline_run(t, m, &job, s.mbs, s.n_mb);
-            if (t->group == 0) progress_update(&prog, j + 1);
+            rc = pipeline_run(t, m, &job, mine, n_mine);
+            if (t->rank == 0) progress_update(&prog, j + 1);
         }
+        free(mine);
         free(rest);
         free(rest_stage);
         free(cost);
