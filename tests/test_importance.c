@@ -42,7 +42,7 @@ static void test_bi(const Topology *t, const Model *m, int rank) {
         st_read_raw(&ref, ti, cal.ids);
         float *hs = df_alloc_floats(th->numel);
         st_read_f32(&ref, th, hs);
-        ImportanceOpts o = {METRIC_BI, 0, 0, 4096};
+        ImportanceOpts o = {METRIC_BI, 0, 0, 4096, NULL};
         ImportanceResult r;
         CHECK(importance_run(&r, t, m, &cal, &o) == 0, "%s", df_errmsg());
         for (int i = 0; i + 1 < L; i++) {
@@ -71,7 +71,7 @@ static CalibSet windows(const Model *m, int n, int T) {
 
 static void test_mi(const Topology *t, const Model *m, int rank) {
     CalibSet cal = windows(m, 3, 96);
-    ImportanceOpts cached = {METRIC_MI, 0, 0, 200}, naive = {METRIC_MI, 0, 1, 200};
+    ImportanceOpts cached = {METRIC_MI, 0, 0, 200, NULL}, naive = {METRIC_MI, 0, 1, 200, NULL};
     ImportanceResult a, b;
     CHECK(importance_run(&a, t, m, &cal, &cached) == 0, "%s", df_errmsg());
     CHECK(importance_run(&b, t, m, &cal, &naive) == 0, "%s", df_errmsg());
@@ -96,7 +96,7 @@ static void test_mi(const Topology *t, const Model *m, int rank) {
 static void test_sleb(const Topology *t, const Model *m, int rank) {
     const int n = 3, T = 64, L = m->cfg.n_layers;
     CalibSet cal = windows(m, n, T);
-    ImportanceOpts o = {METRIC_SLEB, 1, 0, 256};
+    ImportanceOpts o = {METRIC_SLEB, 1, 0, 256, NULL};
     ImportanceResult r;
     CHECK(importance_run(&r, t, m, &cal, &o) == 0, "%s", df_errmsg());
     /* the chosen block's score is the perplexity without it, and no other block does better */

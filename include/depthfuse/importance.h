@@ -5,9 +5,10 @@
  *   bi   ShortGPT's Block Influence: 1 - mean cos(block input, block output).
  *   sleb SLEB: calibration perplexity with block i skipped; greedy removal.
  * Lower score = less important = removed first (rank 1). Every block is a candidate.
- * The leave-one-out sweeps (mi, sleb) deal candidates to data-parallel groups; each group caches
- * the residual stream entering every block once per step (on the stage holding the block), so
- * candidate i starts at block i+1 from the cached output of block i-1. */
+ * The leave-one-out sweeps (mi, sleb) cache the residual stream entering every block once per step
+ * (computed once by the data-parallel groups together, held by every group on the stage holding the
+ * block), so candidate i starts at block i+1 from the cached output of block i-1; the candidates'
+ * work is dealt to the groups. Greedy runs can record each removal and resume (opts.state). */
 #ifndef DEPTHFUSE_IMPORTANCE_H
 #define DEPTHFUSE_IMPORTANCE_H
 
@@ -24,6 +25,7 @@ typedef struct {
     int steps;         /* greedy removals (mi --iterative K, sleb); 0: one-shot scores of every block */
     int naive;         /* mi/sleb: every candidate from the embeddings, no cache (the reference) */
     int tokens_per_mb; /* micro-batch size in tokens (fixed: results do not depend on the layout) */
+    const char *state; /* greedy runs: record each removal here and resume from it (NULL: none) */
 } ImportanceOpts;
 
 typedef struct {

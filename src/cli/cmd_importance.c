@@ -34,7 +34,9 @@ int cmd_importance(int argc, char **argv) {
     if (metric_parse(metric_s, &metric) < 0) return 1;
     const char *bad = iterative < 0 || ra.batch_tokens < 1 ? "--iterative and --batch-tokens must be positive"
                       : iterative && metric == METRIC_BI ? "--iterative applies to mi and sleb (bi is one-shot)"
-                                                         : NULL;
+                      : ra.state && metric != METRIC_SLEB && !iterative
+                          ? "--state applies to greedy runs (sleb, mi --iterative K)"
+                          : NULL;
     if (bad) {
         df_fail("depthfuse importance: %s", bad);
         return 1;
@@ -52,7 +54,7 @@ int cmd_importance(int argc, char **argv) {
     if (rc == 0) {
         setup_print_layout(&t, &m);
         int steps = metric == METRIC_SLEB ? (iterative ? iterative : (m.cfg.n_layers + 3) / 4) : iterative;
-        ImportanceOpts o = {metric, steps, naive, ra.batch_tokens};
+        ImportanceOpts o = {metric, steps, naive, ra.batch_tokens, ra.state};
         rc = importance_run(&r, &t, &m, &cal, &o);
     }
     if (rc == 0) {

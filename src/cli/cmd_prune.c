@@ -53,6 +53,10 @@ int cmd_prune(int argc, char **argv) {
         df_fail("depthfuse prune: give exactly one of --sparsity S (0 < S < 1) and --remove K (and --batch-tokens >= 1)");
         return 1;
     }
+    if (ra.state && metric == METRIC_BI) {
+        df_fail("depthfuse prune: --state applies to the greedy methods (mi, sleb); bi removes its blocks at once");
+        return 1;
+    }
     double t0 = df_now();
     Topology t;
     Model m;
@@ -68,7 +72,7 @@ int cmd_prune(int argc, char **argv) {
     int *removed = df_calloc((size_t)L, sizeof(int)), *keep = df_calloc((size_t)L, sizeof(int)), nk = 0;
     if (rc == 0) {
         setup_print_layout(&t, &m);
-        ImportanceOpts o = {metric, metric == METRIC_BI ? 0 : K, 0, ra.batch_tokens};
+        ImportanceOpts o = {metric, metric == METRIC_BI ? 0 : K, 0, ra.batch_tokens, ra.state};
         rc = importance_run(&r, &t, &m, &cal, &o);
     }
     if (rc == 0) {

@@ -17,6 +17,7 @@
 #include "depthfuse/forward.h"
 #include "depthfuse/log.h"
 #include "depthfuse/pipeline.h"
+#include "importance_state.h"
 
 int metric_parse(const char *s, Metric *m) {
     if (!strcmp(s, "mi")) *m = METRIC_MI;
@@ -289,6 +290,14 @@ static int sweep_scores(double *scores, const Topology *t, const Model *m, const
     return rc;
 }
 
+/* drop position p from the list */
+static void list_remove(BlockList *list, int p) {
+    list->n--;
+    memmove(list->blocks + p, list->blocks + p + 1, sizeof(Block *) * (size_t)(list->n - p));
+    memmove(list->stage + p, list->stage + p + 1, sizeof(int) * (size_t)(list->n - p));
+    memmove(list->orig + p, list->orig + p + 1, sizeof(int) * (size_t)(list->n - p));
+}
+
 /* x is removed before y: lower score, then lower index */
 static int before(const double *sc, int x, int y) { return sc[x] < sc[y] || (sc[x] == sc[y] && x < y); }
 
@@ -309,7 +318,20 @@ int importance_run(ImportanceResult *r, const Topology *t, const Model *m, const
     r->score = df_malloc(sizeof(double) * (size_t)L);
     r->rank = df_malloc(sizeof(int) * (size_t)L);
     r->first = df_malloc(sizeof(double) * (size_t)L);
-    for (int step = 0; step < steps && rc == 0; step++) {
+    if (greedy && o->state) { /* replay the removals a previous run recorded */
+        rc = importance_state_load(r, o->state, steps, m, cal, o);
+        for (int i = 0; rc == 0 && i < r->n; i++) {
+            int p = 0;
+            while (list.orig[p] != r->block[i]) p++;
+            list_remove(&list, p);
+        }
+        if (rc == 0 && r->n > 0) {
+            df_print0("resuming from %s: blocks", o->state);
+            for (int i = 0; i < r->n; i++) df_print0(" %d", r->block[i]);
+            df_print0(" already removed\n");
+        }
+    }
+    for (int step = r->n; step < steps && rc == 0; step++) {
         if (greedy) df_print0("step %d/%d: scoring %d candidates (%s)\n", step + 1, steps, list.n, metric_name(o->metric));
         rc = sweep_scores(scores, t, m, cal, &list, o);
         if (rc < 0) break;
@@ -340,10 +362,8 @@ int importance_run(ImportanceResult *r, const Topology *t, const Model *m, const
         r->rank[r->n] = r->n + 1;
         r->n++;
         df_print0("  removed block %d (score %.6f)\n", list.orig[best], scores[best]);
-        list.n--;
-        memmove(list.blocks + best, list.blocks + best + 1, sizeof(Block *) * (size_t)(list.n - best));
-        memmove(list.stage + best, list.stage + best + 1, sizeof(int) * (size_t)(list.n - best));
-        memmove(list.orig + best, list.orig + best + 1, sizeof(int) * (size_t)(list.n - best));
+        list_remove(&list, best);
+        if (o->state) rc = importance_state_save(o->state, r, m, cal, o);
     }
     long long bf = pipeline_block_forwards() - bf0;
     MPI_Allreduce(&bf, &r->block_forwards, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
