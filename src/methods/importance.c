@@ -127,6 +127,14 @@ static void block_influence(void *ctx, int i, const MicroBatch *mb, const float 
 
 /* ---- passes ---- */
 
+/* every window of one cache entry, each micro-batch's from the group that ran it */
+static void bcast_windows(Sweep *s, float **store) {
+    float *x = window_store(store, s);
+    for (int k = 0; k < s->n_mb; k++)
+        MPI_Bcast(x + (size_t)s->mbs[k].seq[0] * s->win_floats, (int)((size_t)s->mbs[k].B * s->win_floats), MPI_FLOAT,
+                  k % s->t->D, s->t->stage_comm);
+}
+
 /* After a baseline that ran micro-batch k on group k % D: each micro-batch's windows of every cached
  * input of this rank's stage (and of the reference output, on the last stage) are broadcast from the
  * group that computed them to the same stage of every other group, so each group starts its
@@ -135,15 +143,9 @@ static void block_influence(void *ctx, int i, const MicroBatch *mb, const float 
 static void share_baseline(Sweep *s, int with_cache, int with_final) {
     const Topology *t = s->t;
     if (t->D == 1) return;
-    for (int i = 0; i <= s->list->n; i++) {
-        float **store = i < s->list->n ? (with_cache && s->list->stage[i] == t->stage ? &s->cache[i] : NULL)
-                                       : (with_final && t->stage == t->P - 1 ? &s->final : NULL);
-        if (!store) continue;
-        float *x = window_store(store, s);
-        for (int k = 0; k < s->n_mb; k++)
-            MPI_Bcast(x + (size_t)s->mbs[k].seq[0] * s->win_floats, (int)((size_t)s->mbs[k].B * s->win_floats),
-                      MPI_FLOAT, k % t->D, t->stage_comm);
-    }
+    for (int i = 0; with_cache && i < s->list->n; i++)
+        if (s->list->stage[i] == t->stage) bcast_windows(s, &s->cache[i]);
+    if (with_final && t->stage == t->P - 1) bcast_windows(s, &s->final);
 }
 
 static void base_job(PipelineJob *job, Sweep *s) {
@@ -318,8 +320,10 @@ int importance_run(ImportanceResult *r, const Topology *t, const Model *m, const
     r->score = df_malloc(sizeof(double) * (size_t)L);
     r->rank = df_malloc(sizeof(int) * (size_t)L);
     r->first = df_malloc(sizeof(double) * (size_t)L);
+    StateKey key;
     if (greedy && o->state) { /* replay the removals a previous run recorded */
-        rc = importance_state_load(r, o->state, steps, m, cal, o);
+        key = importance_state_key(m, cal, o);
+        rc = importance_state_load(r, o->state, steps, &key);
         for (int i = 0; rc == 0 && i < r->n; i++) {
             int p = 0;
             while (list.orig[p] != r->block[i]) p++;
@@ -363,7 +367,7 @@ int importance_run(ImportanceResult *r, const Topology *t, const Model *m, const
         r->n++;
         df_print0("  removed block %d (score %.6f)\n", list.orig[best], scores[best]);
         list_remove(&list, best);
-        if (o->state) rc = importance_state_save(o->state, r, m, cal, o);
+        if (o->state) rc = importance_state_save(o->state, r, &key);
     }
     long long bf = pipeline_block_forwards() - bf0;
     MPI_Allreduce(&bf, &r->block_forwards, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);

@@ -24,15 +24,9 @@ static uint64_t fnv(uint64_t h, const void *p, size_t bytes) {
     return h;
 }
 
-/* what the removals depend on, as the file records it (rank 0 holds the embedding and block 0) */
-typedef struct {
-    const char *metric;
-    int naive, blocks, windows, tokens;
-    char model_hash[17], calib_hash[17];
-} StateKey;
-
-static StateKey state_key(const Model *m, const CalibSet *cal, const ImportanceOpts *o) {
+StateKey importance_state_key(const Model *m, const CalibSet *cal, const ImportanceOpts *o) {
     StateKey k = {metric_name(o->metric), o->naive, m->cfg.n_layers, cal->n, cal->T, "", ""};
+    if (df_rank() != 0) return k; /* only rank 0 reads and writes the file */
     uint64_t h = 0xcbf29ce484222325ULL;
     if (m->embed) h = fnv(h, m->embed, sizeof(float) * (size_t)m->cfg.vocab * m->cfg.hidden);
     if (m->blocks[0]) h = fnv(h, m->blocks[0]->mem, sizeof(float) * m->blocks[0]->numel);
@@ -85,15 +79,11 @@ static int read_state(ImportanceResult *r, const char *path, int max_steps, cons
     return rc ? -1 : 0;
 }
 
-int importance_state_load(ImportanceResult *r, const char *path, int max_steps, const Model *m, const CalibSet *cal,
-                          const ImportanceOpts *o) {
-    const int L = m->cfg.n_layers;
+int importance_state_load(ImportanceResult *r, const char *path, int max_steps, const StateKey *k) {
+    const int L = k->blocks;
     int rc = 0;
     r->n = 0;
-    if (df_rank() == 0 && df_exists(path)) {
-        const StateKey k = state_key(m, cal, o);
-        rc = read_state(r, path, max_steps, &k);
-    }
+    if (df_rank() == 0 && df_exists(path)) rc = read_state(r, path, max_steps, k);
     DF_TRY(df_agree(MPI_COMM_WORLD, rc));
     MPI_Bcast(&r->n, 1, MPI_INT, 0, MPI_COMM_WORLD);
     MPI_Bcast(r->block, L, MPI_INT, 0, MPI_COMM_WORLD);
@@ -103,22 +93,20 @@ int importance_state_load(ImportanceResult *r, const char *path, int max_steps, 
     return 0;
 }
 
-int importance_state_save(const char *path, const ImportanceResult *r, const Model *m, const CalibSet *cal,
-                          const ImportanceOpts *o) {
+int importance_state_save(const char *path, const ImportanceResult *r, const StateKey *k) {
     int rc = 0;
     if (df_rank() == 0) {
-        const StateKey k = state_key(m, cal, o);
         cJSON *root = cJSON_CreateObject();
-        cJSON_AddStringToObject(root, "metric", k.metric);
-        cJSON_AddNumberToObject(root, "naive", k.naive);
-        cJSON_AddNumberToObject(root, "input_blocks", k.blocks);
-        cJSON_AddStringToObject(root, "model_hash", k.model_hash);
-        cJSON_AddNumberToObject(root, "calib_windows", k.windows);
-        cJSON_AddNumberToObject(root, "calib_tokens", k.tokens);
-        cJSON_AddStringToObject(root, "calib_hash", k.calib_hash);
+        cJSON_AddStringToObject(root, "metric", k->metric);
+        cJSON_AddNumberToObject(root, "naive", k->naive);
+        cJSON_AddNumberToObject(root, "input_blocks", k->blocks);
+        cJSON_AddStringToObject(root, "model_hash", k->model_hash);
+        cJSON_AddNumberToObject(root, "calib_windows", k->windows);
+        cJSON_AddNumberToObject(root, "calib_tokens", k->tokens);
+        cJSON_AddStringToObject(root, "calib_hash", k->calib_hash);
         cJSON_AddItemToObject(root, "removed", cJSON_CreateIntArray(r->block, r->n));
         cJSON_AddItemToObject(root, "scores", cJSON_CreateDoubleArray(r->score, r->n));
-        cJSON_AddItemToObject(root, "first_step_scores", cJSON_CreateDoubleArray(r->first, k.blocks));
+        cJSON_AddItemToObject(root, "first_step_scores", cJSON_CreateDoubleArray(r->first, k->blocks));
         rc = df_json_write(path, root);
         cJSON_Delete(root);
     }

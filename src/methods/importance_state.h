@@ -8,12 +8,18 @@
 
 #include "depthfuse/importance.h"
 
+/* what the removals depend on (hashes on rank 0 only, which holds the embedding and block 0) */
+typedef struct {
+    const char *metric;
+    int naive, blocks, windows, tokens;
+    char model_hash[17], calib_hash[17];
+} StateKey;
+
+StateKey importance_state_key(const Model *m, const CalibSet *cal, const ImportanceOpts *o);
 /* Collective. r's arrays hold the input model's block count; fills r->n (at most max_steps) rows of
  * block/score/rank and r->first from the file, or leaves r->n = 0 when the file does not exist. */
-int importance_state_load(ImportanceResult *r, const char *path, int max_steps, const Model *m, const CalibSet *cal,
-                          const ImportanceOpts *o);
+int importance_state_load(ImportanceResult *r, const char *path, int max_steps, const StateKey *k);
 /* Collective: rank 0 writes r's removals so far. */
-int importance_state_save(const char *path, const ImportanceResult *r, const Model *m, const CalibSet *cal,
-                          const ImportanceOpts *o);
+int importance_state_save(const char *path, const ImportanceResult *r, const StateKey *k);
 
 #endif
