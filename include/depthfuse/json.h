@@ -12,7 +12,6 @@ int df_json_int(const cJSON *obj, const char *key, const char *file, int64_t *ou
 int df_json_num(const cJSON *obj, const char *key, const char *file, double *out);
 int df_json_str(const cJSON *obj, const char *key, const char *file, const char **out);
 /* optional members: return 0 and leave *out unchanged when absent or null */
-int df_json_opt_int(const cJSON *obj, const char *key, const char *file, int64_t *out);
 int df_json_opt_num(const cJSON *obj, const char *key, const char *file, double *out);
 int df_json_opt_bool(const cJSON *obj, const char *key, const char *file, int *out);
 /* an exact non-negative integer held by a number item (<= 2^53) */

@@ -32,7 +32,6 @@ size_t block_weight_numel(const ModelConfig *c, BlockWeight w);
 Block *block_new(const ModelConfig *c);      /* zero-filled, one reference */
 Block *block_retain(Block *b);
 void block_release(Block *b);
-Block *block_clone(const Block *b, const ModelConfig *c);   /* a private, writable copy */
 
 typedef struct {
     ModelConfig cfg;          /* cfg.n_layers == number of blocks in the list */

@@ -63,7 +63,5 @@ double cross_entropy_forward(float *nll, const float *logits, const int32_t *tar
  * and tz[n] holds the logit of targets[n]. Rows with target < 0 are skipped. */
 void logsumexp_tile(float *mx, double *sum, float *tz, const float *logits, const int32_t *targets, int N, int Vt,
                     int v0);
-/* log-softmax of one row into out[V] (double accumulation) */
-void log_softmax_row(float *out, const float *logits, int V);
 
 #endif

@@ -33,8 +33,6 @@ int topology_init(Topology *t, int P, const ModelConfig *c);
 void topology_free(Topology *t);
 /* the parts of the model this rank holds */
 ModelPart topology_part(const Topology *t);
-/* the stage holding block b */
-int topology_stage_of(const Topology *t, int b);
 /* Contiguous split of n items with weights w into P parts minimising the heaviest part, with
  * extra[0] added to the first part and extra[1] to the last (embedding, head). first[P+1]. */
 void partition_balanced(int *first, const double *w, int n, int P, const double extra[2]);

@@ -48,12 +48,6 @@ int df_json_int(const cJSON *obj, const char *key, const char *file, int64_t *ou
     return get_int(it, key, file, out);
 }
 
-int df_json_opt_int(const cJSON *obj, const char *key, const char *file, int64_t *out) {
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!it || cJSON_IsNull(it)) return 0;
-    return get_int(it, key, file, out);
-}
-
 int df_json_num(const cJSON *obj, const char *key, const char *file, double *out) {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!it || cJSON_IsNull(it)) return df_fail("%s: missing \"%s\"", file, key);

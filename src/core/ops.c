@@ -238,8 +238,3 @@ double cross_entropy_forward(float *nll, const float *logits, const int32_t *tar
     free(rows);
     return total;
 }
-
-void log_softmax_row(float *out, const float *logits, int V) {
-    double lse = row_logsumexp(logits, V);
-    for (int i = 0; i < V; i++) out[i] = (float)((double)logits[i] - lse);
-}

@@ -147,8 +147,3 @@ ModelPart topology_part(const Topology *t) {
     return p;
 }
 
-int topology_stage_of(const Topology *t, int b) {
-    int s = 0;
-    while (s + 1 < t->P && b >= t->stage_first[s + 1]) s++;
-    return s;
-}

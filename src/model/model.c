@@ -75,13 +75,6 @@ void block_release(Block *b) {
     free(b);
 }
 
-Block *block_clone(const Block *b, const ModelConfig *c) {
-    Block *n = block_new(c);
-    memcpy(n->mem, b->mem, b->numel * sizeof(float));
-    memcpy(n->dtype, b->dtype, sizeof n->dtype);
-    return n;
-}
-
 ModelPart model_part_all(const ModelConfig *c) {
     ModelPart p = {0, c->n_layers, 1, 1};
     return p;
