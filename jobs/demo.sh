@@ -15,7 +15,7 @@ D=tests/fixtures/data
 PPL="--ppl $D/brown.test.txt --ppl $D/nlpc.test.txt --ppl $D/kjv.test.txt --ppl $D/wordnet.test.txt --seq-len 512"
 run eval --model tests/fixtures/models/base-16L $PPL --json demo/dense.json
 run prune --model tests/fixtures/models/base-16L --method mi --remove 4 --calib $D/calib.train.txt \
-    --samples 8 --seq-len 512 --out demo/base-16L-mi-4 --json demo/prune-mi-4.json
+    --samples 8 --seq-len 512 --out demo/base-16L-mi-4 --overwrite --json demo/prune-mi-4.json
 run eval --model demo/base-16L-mi-4 $PPL --json demo/pruned-mi-4.json
 /usr/bin/python3 - <<'PY'
 import json

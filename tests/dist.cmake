@@ -8,3 +8,5 @@ df_test(partition 0 $<TARGET_FILE:test_partition>)
 df_test(ppl_layouts 0 sh ${CMAKE_CURRENT_SOURCE_DIR}/cli_ppl.sh "kjv.test.txt" "1:1 2:1 2:2 4:1 4:2 4:4"
         ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})
 df_test(cli_convert 0 sh ${CMAKE_CURRENT_SOURCE_DIR}/cli_convert.sh ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})
+# outputs never destroy a user's files (issue 10): refusals, --overwrite, reports, states, kill -9
+df_test(cli_outputs 0 sh ${CMAKE_CURRENT_SOURCE_DIR}/cli_outputs.sh ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})

@@ -31,7 +31,7 @@ df eval --model "$MODEL" $EVAL --json "$OUT/dense.json"
 for m in mi bi sleb; do
     for k in 2 4; do
         echo "== $m, $k blocks removed"
-        df prune --model "$MODEL" --method "$m" --remove "$k" $CALIB --out "$WORK/$m-$k" --json "$OUT/prune-$m-$k.json"
+        df prune --model "$MODEL" --method "$m" --remove "$k" $CALIB --out "$WORK/$m-$k" --overwrite --json "$OUT/prune-$m-$k.json"
         df eval --model "$WORK/$m-$k" $EVAL --json "$OUT/$m-$k.json"
     done
 done

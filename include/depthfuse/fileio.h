@@ -1,6 +1,6 @@
 /* Small file helpers. Everything written to a user-visible path goes through a temporary name and
  * is renamed only when complete (df_tmp_path + df_commit_path), so a killed job leaves nothing
- * half-written. */
+ * half-written (models: output.h). */
 #ifndef DEPTHFUSE_FILEIO_H
 #define DEPTHFUSE_FILEIO_H
 #include <stddef.h>
@@ -18,9 +18,9 @@ int df_rm_rf(const char *path);
 /* "dir/name" into a new string */
 char *df_path_join(const char *dir, const char *name);
 const char *df_basename(const char *path);
-/* PATH.tmp.<pid> into a new string */
+/* PATH.depthfuse-tmp.<pid> into a new string (output.h removes those of killed runs) */
 char *df_tmp_path(const char *path);
-/* rename tmp -> final (replacing an existing final file or folder) */
+/* rename tmp -> final, replacing an existing file; an existing folder is refused */
 int df_commit_path(const char *tmp, const char *final_path);
 /* pread exactly n bytes at offset or fail naming path */
 int df_pread_exact(int fd, void *buf, size_t n, uint64_t off, const char *path);

@@ -13,7 +13,8 @@ int h5_is_store(const char *path);                        /* by name: *.h5 */
 int h5_load_config(ModelConfig *c, const char *path);     /* any rank, alone */
 /* collective: every rank calls with its own part */
 int h5_load_model(Model *m, const char *path, const ModelPart *part);
-/* collective; t == NULL: a single process holding everything. Written as PATH.tmp.*, renamed. */
+/* collective; t == NULL: a single process holding everything. PATH is created (it must not exist):
+ * user-visible outputs go through output_write_model (output.h). */
 int h5_write_model(const Model *m, const Topology *t, const char *path);
 /* one of the verbatim files (tokenizer.json, ...) into a new buffer; rank-local. -1 without a
  * message when the store does not hold it. */

@@ -3,7 +3,8 @@
  * max_shard_bytes (model.safetensors when one is enough, else model-0000k-of-0000n.safetensors +
  * model.safetensors.index.json), and the tokenizer/generation files of the source.
  * Collective: shards never straddle pipeline stages, and each stage's group-0 rank writes its own,
- * so no rank holds more than its stage. Everything goes to DIR.tmp.* first, renamed when complete. */
+ * so no rank holds more than its stage. DIR is created and written in place: user-visible outputs
+ * go through output_write_model (output.h), which gives it a temporary sibling and commits it. */
 #ifndef DEPTHFUSE_HF_WRITER_H
 #define DEPTHFUSE_HF_WRITER_H
 #include <stdint.h>

@@ -10,6 +10,7 @@
 #include "depthfuse/error.h"
 #include "depthfuse/fileio.h"
 #include "depthfuse/log.h"
+#include "depthfuse/output.h"
 #include "depthfuse/report.h"
 #include "depthfuse/setup.h"
 
@@ -76,11 +77,28 @@ static int write_outputs(const EvalArgs *a, const EvalReport *r) {
     return 0;
 }
 
+/* the reports are replaced, but never over an input (output.h) */
+static int check_outputs(const EvalArgs *a) {
+    OutputPlan plan = {0};
+    output_add_model_input(&plan, a->model);
+    output_add_input(&plan, a->tokenizer);
+    output_add_input(&plan, a->task_opts.labels);
+    for (int i = 0; i < a->ppl.n; i++) output_add_input(&plan, a->ppl.items[i]);
+    for (int i = 0; i < a->tasks.n; i++) output_add_input(&plan, a->tasks.items[i]);
+    output_add_report(&plan, a->json);
+    output_add_report(&plan, a->report_md);
+    output_add_report(&plan, a->samples);
+    int rc = output_check(&plan);
+    output_plan_free(&plan);
+    return rc;
+}
+
 static int evaluate(const EvalArgs *a) {
     const double t0 = df_now();
     Topology topo;
     Model m;
     Tokenizer *tok = NULL;
+    DF_TRY(check_outputs(a));
     DF_TRY(setup_model(&topo, &m, a->model, a->P));
     PplRow *rows = df_calloc((size_t)a->ppl.n + 1, sizeof *rows);
     TaskRun *runs = df_calloc((size_t)a->tasks.n + 1, sizeof *runs);
@@ -113,8 +131,8 @@ int cmd_eval(int argc, char **argv) {
         {"--limit", ARG_INT, &a.task_opts.limit, "N", "score the first N items of each task file (default all)", 0},
         {"--labels", ARG_STR, &a.task_opts.labels, "FILE", "labels of the PIQA-format task file (default X-labels.lst)", 0},
         {"--delimiter", ARG_STR, &a.task_opts.delimiter, "STR", "between context and choice (default \" \")", 0},
-        {"--json", ARG_STR, &a.json, "OUT", "write the results as JSON", 0},
-        {"--report-md", ARG_STR, &a.report_md, "OUT", "write the results as a Markdown report", 0},
+        {"--json", ARG_STR, &a.json, "OUT", "write the results as JSON (replaced if it exists)", 0},
+        {"--report-md", ARG_STR, &a.report_md, "OUT", "write the results as a Markdown report (replaced if it exists)", 0},
         {"--samples-out", ARG_STR, &a.samples, "FILE.jsonl", "write each task item's log-likelihoods and predictions", 0},
         {"--tokenizer", ARG_STR, &a.tokenizer, "PATH", "tokenizer.json or folder (default: the model's)", 0},
         {"--pipeline", ARG_INT, &a.P, "P", "pipeline stages (default 1; data-parallel groups = ranks / P)", 0},

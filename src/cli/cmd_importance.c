@@ -7,9 +7,11 @@
 #include "run_args.h"
 #include "commands.h"
 #include "depthfuse/error.h"
+#include "depthfuse/fileio.h"
 #include "depthfuse/importance.h"
 #include "depthfuse/json.h"
 #include "depthfuse/log.h"
+#include "depthfuse/output.h"
 #include "depthfuse/setup.h"
 
 int cmd_importance(int argc, char **argv) {
@@ -23,12 +25,12 @@ int cmd_importance(int argc, char **argv) {
         CALIB_ARG_SPECS(ca),
         {"--iterative", ARG_INT, &iterative, "K", "greedy: remove K blocks, recomputing after each (mi; sleb's steps)", 0},
         {"--naive", ARG_FLAG, &naive, NULL, "mi/sleb: run every candidate from the embeddings (no cache; reference)", 0},
-        {"--json", ARG_STR, &json, "OUT", "write the table as JSON", 0},
+        {"--json", ARG_STR, &json, "OUT", "write the table as JSON (replaced if it exists)", 0},
         {0}};
     int rc = args_parse("importance", "Block importance on calibration windows: mi = 1 - mean cosine between the last "
                         "block's output with and without the block (FuseGPT), bi = 1 - mean cosine between a block's "
                         "input and output (ShortGPT), sleb = calibration perplexity without the block, removed "
-                        "greedily (SLEB). Lower = less important.", spec, argc, argv, NULL, NULL);
+                        "greedily (SLEB). Lower = less important. A --state file is continued, never truncated.", spec, argc, argv, NULL, NULL);
     if (rc != 0) return rc < 0;
     Metric metric;
     if (metric_parse(metric_s, &metric) < 0) return 1;
@@ -42,9 +44,17 @@ int cmd_importance(int argc, char **argv) {
         return 1;
     }
     double t0 = df_now();
+    OutputPlan plan = {0};
+    output_add_model_input(&plan, ra.model);
+    output_add_input(&plan, ra.tokenizer);
+    output_add_input(&plan, ca.file);
+    output_add_input(&plan, ra.state);
+    output_add_report(&plan, json);
+    rc = output_check(&plan);
+    output_plan_free(&plan);
     Topology t;
     Model m;
-    if (setup_model(&t, &m, ra.model, ra.pipeline) < 0) return 1;
+    if (rc < 0 || setup_model(&t, &m, ra.model, ra.pipeline) < 0) return 1;
     Tokenizer *tok = NULL;
     CalibSet cal = {0};
     ImportanceResult r = {0};
@@ -61,7 +71,10 @@ int cmd_importance(int argc, char **argv) {
         importance_print(&r, metric);
         double secs = df_now() - t0;
         df_print0("%.1f s\n", secs);
-        if (json && t.rank == 0) {
+        /* a rerun of a completed greedy run (everything replayed from --state) rewrites nothing */
+        const int replayed = ra.state && r.block_forwards == 0 && json && df_exists(json);
+        if (replayed) df_print0("%s: every step is in %s; %s left as it is\n", ra.model, ra.state, json);
+        if (json && !replayed && t.rank == 0) {
             cJSON *root = importance_json(ra.model, metric, &cal, &r, secs);
             rc = df_json_write(json, root);
             cJSON_Delete(root);

@@ -11,6 +11,7 @@
 #include "depthfuse/error.h"
 #include "depthfuse/fileio.h"
 #include "depthfuse/log.h"
+#include "depthfuse/output.h"
 #include "depthfuse/tokenizer.h"
 #include "depthfuse/topology.h"
 
@@ -27,6 +28,17 @@ static int one_input(const char *cmd, const char *flag, const char *inline_value
     if ((inline_value != NULL) + files->n != 1)
         return df_fail("depthfuse %s: give either %s or one FILE (see --help)", cmd, flag);
     return 0;
+}
+
+/* -o is replaced (atomically), but never over an input (output.h) */
+static int check_out(const char *out, const char *tokenizer, const StrList *files) {
+    OutputPlan plan = {0};
+    output_add_model_input(&plan, tokenizer);
+    for (int i = 0; i < files->n; i++) output_add_input(&plan, files->items[i]);
+    output_add_report(&plan, out);
+    int rc = output_check_local(&plan);
+    output_plan_free(&plan);
+    return rc;
 }
 
 static int emit(const char *out, const void *data, size_t n) {
@@ -139,7 +151,7 @@ int cmd_tokenize(int argc, char **argv) {
         {"--bos", ARG_FLAG, &bos, NULL, "add the post-processor's special tokens (BOS)", 0},
         {"--format", ARG_STR, &format, "txt|u32", "txt: ids separated by spaces; u32: little-endian uint32", 0},
         {"--replace-invalid", ARG_FLAG, &replace, NULL, "replace invalid UTF-8 with U+FFFD instead of failing", 0},
-        {"-o", ARG_STR, &out, "OUT", "write here (default: stdout)", 0},
+        {"-o", ARG_STR, &out, "OUT", "write here, replacing the file (default: stdout)", 0},
         {0}};
     int rc = args_parse("tokenize", summary, spec, argc, argv, &files, "[FILE]");
     if (rc == 1) {
@@ -148,6 +160,7 @@ int cmd_tokenize(int argc, char **argv) {
     }
     if (rc == 0) rc = parse_format("tokenize", format, &u32);
     if (rc == 0) rc = one_input("tokenize", "--text", text, &files);
+    if (rc == 0 && df_rank() == 0) rc = check_out(out, tokenizer, &files);
     if (rc == 0 && df_rank() == 0) rc = run_tokenize(tokenizer, text, &files, bos, u32, replace, out);
     strlist_free(&files);
     return df_agree(MPI_COMM_WORLD, rc) < 0;
@@ -163,7 +176,7 @@ int cmd_detokenize(int argc, char **argv) {
         {"--ids", ARG_STR, &ids, "\"1 2 3\"", "the ids to decode (instead of FILE)", 0},
         {"--format", ARG_STR, &format, "txt|u32", "FILE holds txt ids (separated by spaces) or little-endian uint32", 0},
         {"--skip-special", ARG_FLAG, &skip, NULL, "leave special tokens out of the text", 0},
-        {"-o", ARG_STR, &out, "OUT", "write here (default: stdout)", 0},
+        {"-o", ARG_STR, &out, "OUT", "write here, replacing the file (default: stdout)", 0},
         {0}};
     int rc = args_parse("detokenize", summary, spec, argc, argv, &files, "[FILE]");
     if (rc == 1) {
@@ -172,6 +185,7 @@ int cmd_detokenize(int argc, char **argv) {
     }
     if (rc == 0) rc = parse_format("detokenize", format, &u32);
     if (rc == 0) rc = one_input("detokenize", "--ids", ids, &files);
+    if (rc == 0 && df_rank() == 0) rc = check_out(out, tokenizer, &files);
     if (rc == 0 && df_rank() == 0) rc = run_detokenize(tokenizer, ids, &files, u32, skip, out);
     strlist_free(&files);
     return df_agree(MPI_COMM_WORLD, rc) < 0;

@@ -13,6 +13,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_importance(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
+int cmd_compress(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 
@@ -20,6 +21,7 @@ int cmd_detokenize(int argc, char **argv);
     {"eval", cmd_eval, "perplexity and zero-shot task accuracy of a model"},                      \
     {"convert", cmd_convert, "Hugging Face folder <-> depthfuse .h5 store"},                     \
     {"importance", cmd_importance, "block importance: mi (FuseGPT), bi (ShortGPT), sleb"},       \
+    {"compress", cmd_compress, "make a model shallower by any method (compress --help lists them)"}, \
     {"prune", cmd_prune, "remove blocks by mi, bi or sleb and write the shallower model"},        \
     {"tokenize", cmd_tokenize, "text to token ids with a tokenizer.json (as Hugging Face does)"},     \
     {"detokenize", cmd_detokenize, "token ids back to text with a tokenizer.json"},

@@ -139,13 +139,14 @@ char *df_tmp_path(const char *path) {
     /* strip trailing slashes so "out/" becomes "out.tmp.N" */
     size_t len = strlen(path);
     while (len > 1 && path[len - 1] == '/') len--;
-    snprintf(p, n, "%.*s.tmp.%ld", (int)len, path, (long)getpid());
+    snprintf(p, n, "%.*s.depthfuse-tmp.%ld", (int)len, path, (long)getpid());
     return p;
 }
 
 int df_commit_path(const char *tmp, const char *final_path) {
     struct stat st;
-    if (lstat(final_path, &st) == 0 && S_ISDIR(st.st_mode)) DF_TRY(df_rm_rf(final_path));
+    if (stat(final_path, &st) == 0 && S_ISDIR(st.st_mode)) /* never a folder's contents (output.h) */
+        return df_fail("%s: is a folder; not replaced", final_path);
     if (rename(tmp, final_path) != 0)
         return df_fail("%s: cannot rename %s into place: %s", final_path, tmp, strerror(errno));
     return 0;

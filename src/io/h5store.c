@@ -386,19 +386,14 @@ int h5_write_model(const Model *m, const Topology *t, const char *path) {
     int *dt = df_malloc(sizeof(int) * (size_t)n);
     for (int i = 0; i < n; i++) dt[i] = tensor_ref_data(m, &refs[i]) ? (int)tensor_ref_dtype(m, &refs[i]) : -1;
     MPI_Allreduce(MPI_IN_PLACE, dt, n, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    /* one temporary name for everyone */
-    char tmp[4096];
-    char *tp = df_tmp_path(path);
-    snprintf(tmp, sizeof tmp, "%s", tp);
-    free(tp);
-    MPI_Bcast(tmp, (int)sizeof tmp, MPI_CHAR, 0, MPI_COMM_WORLD);
     hid_t fapl = file_access(1);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    /* written in place (a new file): output_write_model gives a temporary name and commits it */
+    hid_t f = H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
     if (f < 0) {
         free(dt);
         free(refs);
-        return df_fail("%s: cannot create", tmp);
+        return df_fail("%s: cannot create", path);
     }
     char *cfg = config_to_json(&m->cfg);
     int rc = write_str_attr(f, "format", FORMAT);
@@ -416,16 +411,11 @@ int h5_write_model(const Model *m, const Topology *t, const char *path) {
     if (t) model_block_stages(t, m, bstage);
     for (int i = 0; i < n && rc == 0; i++) {
         int ws = refs[i].kind == TK_EMBED ? 0 : refs[i].kind == TK_BLOCK ? bstage[refs[i].layer] : P - 1;
-        rc = write_tensor(f, m, &refs[i], (DfDtype)dt[i], ws, stage, group, D, tmp);
+        rc = write_tensor(f, m, &refs[i], (DfDtype)dt[i], ws, stage, group, D, path);
     }
     free(bstage);
-    if (rc == 0) rc = write_files(f, m, rank, tmp);
-    if (H5Fclose(f) < 0 && rc == 0) rc = df_fail("%s: close failed", tmp);
-    if (t) rc = df_agree(MPI_COMM_WORLD, rc);
-    if (rank == 0) {
-        if (rc == 0) rc = df_commit_path(tmp, path);
-        else remove(tmp);
-    }
+    if (rc == 0) rc = write_files(f, m, rank, path);
+    if (H5Fclose(f) < 0 && rc == 0) rc = df_fail("%s: close failed", path);
     if (t) rc = df_agree(MPI_COMM_WORLD, rc);
     free(dt);
     free(refs);

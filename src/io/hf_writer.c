@@ -38,19 +38,9 @@ int parse_byte_size(const char *s, uint64_t *out) {
     return df_fail("invalid size unit in '%s' (use B, KB, MB, GB, KiB, MiB, GiB)", s);
 }
 
-/* the same temporary name on every rank (rank 0's pid) */
-static char *shared_tmp_path(const char *dir, const Topology *t) {
-    char *tmp = df_tmp_path(dir);
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", tmp);
-    if (t) MPI_Bcast(buf, (int)sizeof buf, MPI_CHAR, 0, MPI_COMM_WORLD);
-    free(tmp);
-    return df_strdup(buf);
-}
-
 static int agree(const Topology *t, int rc) { return t ? df_agree(MPI_COMM_WORLD, rc) : rc; }
 
-static int write_index(const char *tmp, const TensorRef *refs, const int *shard, const int *dtype, int n, int nshards) {
+static int write_index(const char *dir, const TensorRef *refs, const int *shard, const int *dtype, int n, int nshards) {
     cJSON *root = cJSON_CreateObject(), *meta = cJSON_AddObjectToObject(root, "metadata"),
           *map = cJSON_AddObjectToObject(root, "weight_map");
     double total = 0;
@@ -61,15 +51,15 @@ static int write_index(const char *tmp, const TensorRef *refs, const int *shard,
         cJSON_AddStringToObject(map, refs[i].name, name);
     }
     cJSON_AddNumberToObject(meta, "total_size", total);
-    char *path = df_path_join(tmp, "model.safetensors.index.json");
+    char *path = df_path_join(dir, "model.safetensors.index.json");
     int rc = df_json_write(path, root);
     free(path);
     cJSON_Delete(root);
     return rc;
 }
 
-static int write_config_and_extras(const Model *m, const char *tmp) {
-    char *cfg = config_to_json(&m->cfg), *path = df_path_join(tmp, "config.json");
+static int write_config_and_extras(const Model *m, const char *dir) {
+    char *cfg = config_to_json(&m->cfg), *path = df_path_join(dir, "config.json");
     size_t len = strlen(cfg);
     cfg = df_realloc(cfg, len + 2);
     cfg[len] = '\n';
@@ -78,7 +68,7 @@ static int write_config_and_extras(const Model *m, const char *tmp) {
     free(cfg);
     /* the tokenizer and generation files, verbatim, from the source folder or .h5 store */
     for (int i = 0; i < HF_N_EXTRA_FILES && rc == 0 && m->source; i++) {
-        char *dst = df_path_join(tmp, HF_EXTRA_FILES[i]), *data = NULL;
+        char *dst = df_path_join(dir, HF_EXTRA_FILES[i]), *data = NULL;
         size_t n = 0;
         if (h5_is_store(m->source)) {
             if (h5_read_file(m->source, HF_EXTRA_FILES[i], &data, &n) == 0) rc = df_write_file(dst, data, n);
@@ -115,8 +105,7 @@ int model_write_hf(const Model *m, const Topology *t, const char *dir, uint64_t 
         shard[i] = nshards - 1;
         cur += nb;
     }
-    char *tmp = shared_tmp_path(dir, t);
-    int rc = rank == 0 ? df_mkdir_p(tmp) : 0;
+    int rc = rank == 0 ? df_mkdir_p(dir) : 0;
     rc = agree(t, rc);
     /* each shard is written by the group-0 rank of its stage (world rank = stage) */
     StWriteTensor *ws = df_calloc((size_t)n, sizeof *ws);
@@ -133,23 +122,17 @@ int model_write_hf(const Model *m, const Topology *t, const char *dir, uint64_t 
         char name[64];
         if (nshards == 1) snprintf(name, sizeof name, "model.safetensors");
         else snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", k + 1, nshards);
-        char *path = df_path_join(tmp, name);
+        char *path = df_path_join(dir, name);
         rc = st_write_file(path, ws, nw);
         free(path);
     }
     if (rc == 0 && rank == 0) {
-        rc = write_config_and_extras(m, tmp);
-        if (rc == 0 && nshards > 1) rc = write_index(tmp, refs, shard, dtype, n, nshards);
-    }
-    rc = agree(t, rc);
-    if (rank == 0) {
-        if (rc == 0) rc = df_commit_path(tmp, dir);
-        else df_rm_rf(tmp);
+        rc = write_config_and_extras(m, dir);
+        if (rc == 0 && nshards > 1) rc = write_index(dir, refs, shard, dtype, n, nshards);
     }
     rc = agree(t, rc);
     free(ws);
     free(bstage);
-    free(tmp);
     free(refs);
     free(dtype);
     free(stage);

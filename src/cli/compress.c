@@ -1,0 +1,218 @@
+/* What every compression method does around its own work (compress.h). */
+#include "compress.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <mpi.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "depthfuse/error.h"
+#include "depthfuse/fileio.h"
+#include "depthfuse/hf_writer.h"
+#include "depthfuse/json.h"
+#include "depthfuse/log.h"
+#include "depthfuse/setup.h"
+#include "depthfuse/tensors.h"
+
+/* --dtype bf16|f16|f32, any case */
+static int dtype_flag(const char *s, DfDtype *t) {
+    for (int i = DF_F32; i <= DF_BF16; i++)
+        if (!strcasecmp(s, df_dtype_name((DfDtype)i))) {
+            *t = (DfDtype)i;
+            return 0;
+        }
+    return -1;
+}
+
+int compress_plan(CompressRun *r, CompressArgs *a, const char *cmd, int argc, char **argv) {
+    memset(r, 0, sizeof *r);
+    r->a = a;
+    r->cmd = cmd;
+    r->argc = argc;
+    r->argv = argv;
+    r->t0 = df_now();
+    DfDtype dt;
+    if ((a->sparsity >= 0) == (a->remove > 0) || (a->sparsity >= 0 && !(a->sparsity > 0 && a->sparsity < 1)))
+        return df_fail("depthfuse %s: give exactly one of --sparsity S (0 < S < 1) and --remove K (K >= 1)", cmd);
+    if (a->run.batch_tokens < 1 || a->run.pipeline < 1)
+        return df_fail("depthfuse %s: --batch-tokens and --pipeline must be >= 1", cmd);
+    if (a->dtype && dtype_flag(a->dtype, &dt) < 0)
+        return df_fail("depthfuse %s: --dtype must be bf16, f16 or f32, got '%s'", cmd, a->dtype);
+    DF_TRY(parse_byte_size(a->max_shard, &r->shard_bytes));
+    output_add_model_input(&r->plan, a->run.model);
+    output_add_input(&r->plan, a->run.tokenizer);
+    output_add_input(&r->plan, a->run.state);
+    output_set_model(&r->plan, a->out);
+    output_add_report(&r->plan, a->json);
+    r->plan.overwrite = a->overwrite;
+    return 0;
+}
+
+/* rank 0: does the state file record a completed run whose output is this --out and still there? */
+static int state_completed(const CompressArgs *a) {
+    if (!a->run.state || !df_exists(a->run.state) || !df_exists(a->out)) return 0;
+    cJSON *root;
+    if (df_json_load(a->run.state, &root) < 0) return 0; /* the method's own loader reports it */
+    const cJSON *c = cJSON_GetObjectItem(root, "completed"), *out = c ? cJSON_GetObjectItem(c, "out") : NULL;
+    int done = 0;
+    if (cJSON_IsString(out)) {
+        char *x = output_resolve(out->valuestring), *y = output_resolve(a->out);
+        done = !strcmp(x, y);
+        free(x);
+        free(y);
+    }
+    cJSON_Delete(root);
+    return done;
+}
+
+static cJSON *versions_json(void) {
+    cJSON *v = cJSON_CreateObject();
+    cJSON_AddStringToObject(v, "depthfuse", DF_VERSION);
+    char mpi[MPI_MAX_LIBRARY_VERSION_STRING];
+    int n = 0;
+    MPI_Get_library_version(mpi, &n);
+    mpi[strcspn(mpi, ",\n")] = 0;
+    cJSON_AddStringToObject(v, "mpi", mpi);
+    cJSON_AddStringToObject(v, "openblas", openblas_get_config());
+    return v;
+}
+
+static char *command_line(int argc, char **argv) {
+    size_t n = strlen("depthfuse") + 1;
+    for (int i = 0; i < argc; i++) n += strlen(argv[i]) + 1;
+    char *s = df_malloc(n);
+    strcpy(s, "depthfuse");
+    for (int i = 0; i < argc; i++) strcat(strcat(s, " "), argv[i]);
+    return s;
+}
+
+int compress_begin(CompressRun *r) {
+    CompressArgs *a = r->a;
+    r->done = df_rank() == 0 ? state_completed(a) : 0;
+    MPI_Bcast(&r->done, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (r->done) {
+        df_print0("%s: the run recorded in %s is complete and %s exists; nothing to do\n", a->out, a->run.state, a->out);
+        return 0;
+    }
+    DF_TRY(output_check(&r->plan));
+    DF_TRY(setup_model(&r->t, &r->m, a->run.model, a->run.pipeline));
+    r->began = 1;
+    const int L = r->m.cfg.n_layers;
+    r->K = a->remove > 0 ? a->remove : (int)lround(a->sparsity * L);
+    int rc = (r->K < 1 || r->K >= L)
+                 ? df_fail("depthfuse %s: removing %d of %d blocks is not possible (1 <= K < %d)", r->cmd, r->K, L, L)
+                 : 0;
+    if (rc == 0) rc = setup_tokenizer(&r->tok, a->run.tokenizer, a->run.model);
+    DF_TRY(rc);
+    setup_print_layout(&r->t, &r->m);
+    r->fate = df_calloc((size_t)L, sizeof(char *));
+    cJSON *rep = r->report = cJSON_CreateObject();
+    cJSON_AddStringToObject(rep, "method", a->method);
+    char *cmd = command_line(r->argc, r->argv);
+    cJSON_AddStringToObject(rep, "command", cmd);
+    free(cmd);
+    cJSON_AddItemToObject(rep, "versions", versions_json());
+    cJSON_AddStringToObject(rep, "model", a->run.model);
+    cJSON_AddStringToObject(rep, "out", a->out);
+    cJSON_AddNumberToObject(rep, "blocks_before", L);
+    cJSON_AddNumberToObject(rep, "params_before", (double)config_model_params(&r->m.cfg));
+    cJSON *lay = cJSON_AddObjectToObject(rep, "layout");
+    cJSON_AddNumberToObject(lay, "ranks", r->t.size);
+    cJSON_AddNumberToObject(lay, "pipeline_stages", r->t.P);
+    cJSON_AddNumberToObject(lay, "data_parallel_groups", r->t.D);
+    cJSON_AddNumberToObject(lay, "threads_per_rank", omp_get_max_threads());
+    cJSON_AddArrayToObject(rep, "phases");
+    return 0;
+}
+
+void compress_phase(CompressRun *r, const char *name, double seconds) {
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "name", name);
+    cJSON_AddNumberToObject(p, "seconds", seconds);
+    cJSON_AddItemToArray(cJSON_GetObjectItem(r->report, "phases"), p);
+}
+
+void compress_block_fate(CompressRun *r, int block, const char *fmt, ...) {
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    free(r->fate[block]);
+    r->fate[block] = df_strdup(buf);
+}
+
+static void set_dtype(Model *m, DfDtype dt) {
+    TensorRef *refs;
+    const int n = tensor_refs(&m->cfg, &refs);
+    for (int i = 0; i < n; i++)
+        if (tensor_ref_data(m, &refs[i])) tensor_ref_set_dtype(m, &refs[i], dt);
+    free(refs);
+}
+
+/* rank 0: "completed": {"out": OUT} added to the state file, so that a rerun knows (atomic rewrite) */
+static int mark_state_complete(const CompressArgs *a) {
+    if (!a->run.state || !df_exists(a->run.state)) return 0;
+    cJSON *root;
+    DF_TRY(df_json_load(a->run.state, &root));
+    cJSON_DeleteItemFromObject(root, "completed");
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(root, "completed"), "out", a->out);
+    int rc = df_json_write(a->run.state, root);
+    cJSON_Delete(root);
+    return rc;
+}
+
+int compress_finish(CompressRun *r, Model *out, const int *removed, int n_removed) {
+    const CompressArgs *a = r->a;
+    if (a->dtype) {
+        DfDtype dt = DF_BF16;
+        dtype_flag(a->dtype, &dt); /* checked by compress_plan */
+        set_dtype(out, dt);
+    }
+    double t = df_now();
+    DF_TRY(output_write_model(out, &r->t, &r->plan, r->shard_bytes));
+    compress_phase(r, "write", df_now() - t);
+    const int L = r->m.cfg.n_layers;
+    char *gone = df_calloc((size_t)L, 1);
+    cJSON *rep = r->report, *arr = cJSON_AddArrayToObject(rep, "removed"), *map = cJSON_AddArrayToObject(rep, "block_map");
+    for (int i = 0; i < n_removed; i++) {
+        cJSON_AddItemToArray(arr, cJSON_CreateNumber(removed[i]));
+        gone[removed[i]] = 1;
+    }
+    for (int i = 0; i < L; i++) {
+        cJSON *b = cJSON_CreateObject();
+        cJSON_AddNumberToObject(b, "block", i);
+        cJSON_AddStringToObject(b, "fate", r->fate[i] ? r->fate[i] : gone[i] ? "removed" : "kept");
+        cJSON_AddItemToArray(map, b);
+    }
+    free(gone);
+    cJSON_AddNumberToObject(rep, "blocks_after", out->cfg.n_layers);
+    cJSON_AddNumberToObject(rep, "params_after", (double)config_model_params(&out->cfg));
+    const double secs = df_now() - r->t0;
+    cJSON_AddNumberToObject(rep, "seconds", secs);
+    df_print0("wrote %s (%d blocks, %.1f s)\n", a->out, out->cfg.n_layers, secs);
+    int rc = 0;
+    if (r->t.rank == 0) {
+        if (a->json) rc = df_json_write(a->json, rep);
+        if (rc == 0) rc = mark_state_complete(a);
+    }
+    return df_agree(MPI_COMM_WORLD, rc);
+}
+
+void compress_end(CompressRun *r) {
+    if (r->fate)
+        for (int i = 0; i < r->m.cfg.n_layers; i++) free(r->fate[i]);
+    free(r->fate);
+    cJSON_Delete(r->report);
+    tokenizer_free(r->tok);
+    if (r->began) {
+        model_free(&r->m);
+        topology_free(&r->t);
+    }
+    output_plan_free(&r->plan);
+}
