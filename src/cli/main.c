@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "depthfuse/error.h"
 #include "depthfuse/log.h"
+#include "depthfuse/stop.h"
 #include "depthfuse/topology.h"
 
 static const Command COMMANDS[] = {DF_COMMANDS};
@@ -24,6 +25,7 @@ int main(int argc, char **argv) {
     int provided;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     if (df_rank() == 0) setvbuf(stdout, NULL, _IOLBF, 0);
+    df_stop_install();
     int rc = 0;
     if (df_startup_checks() < 0) {
         rc = 1;
@@ -44,7 +46,12 @@ int main(int argc, char **argv) {
             rc = c->run(argc - 1, argv + 1) != 0;
         }
     }
-    if (rc && df_rank() == 0) fprintf(stderr, "depthfuse: error: %s\n", df_errmsg());
+    if (rc && df_stopped()) {
+        if (df_rank() == 0) fprintf(stderr, "depthfuse: %s\n", df_errmsg());
+        rc = DF_EXIT_STOPPED;
+    } else if (rc && df_rank() == 0) {
+        fprintf(stderr, "depthfuse: error: %s\n", df_errmsg());
+    }
     MPI_Finalize();
     return rc;
 }

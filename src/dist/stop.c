@@ -1,0 +1,38 @@
+#include "depthfuse/stop.h"
+
+#include <signal.h>
+#include <string.h>
+
+#include "depthfuse/error.h"
+
+static volatile sig_atomic_t g_signal = 0;
+static int g_stopped = 0;
+
+static void on_signal(int sig) { g_signal = sig; }
+
+void df_stop_install(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int df_stop_requested(void) { return g_signal != 0; }
+int df_stop_signal(void) { return g_signal; }
+
+int df_stop_agreed(MPI_Comm comm) {
+    int mine = g_signal != 0, any = 0;
+    MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, comm);
+    return any;
+}
+
+int df_stop_fail(const char *resume_hint) {
+    g_stopped = 1;
+    return df_fail("stopped on request (%s) at a safe point; %s", g_signal == SIGTERM ? "SIGTERM" : "SIGUSR1",
+                   resume_hint ? resume_hint : "run the same command again to continue");
+}
+
+int df_stopped(void) { return g_stopped; }
