@@ -31,7 +31,7 @@ void args_usage(const char *cmd, const char *summary, const ArgSpec *spec, const
         printf("  %-26s %s%s%s\n", left, s->help, s->kind == ARG_STR_LIST ? " (repeatable)" : "",
                (s->flags & ARG_REQUIRED) ? " [required]" : "");
     }
-    printf("  %-26s %s\n", "--help", "show this help");
+    printf("  %-26s %s\n%s", "--help", "show this help", DF_DISPLAY_OPTIONS_HELP);
 }
 
 static int parse_value(const char *cmd, const ArgSpec *s, const char *v) {

@@ -19,6 +19,7 @@ static void usage(void) {
               "depthfuse %s: depth compression of Llama-family models on MPI + OpenBLAS\n\ncommands:\n",
               DF_VERSION);
     for (int i = 0; i < NCOMMANDS; i++) df_print0("  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+    df_print0("\noptions of every command:\n%s", DF_DISPLAY_OPTIONS_HELP);
 }
 
 int main(int argc, char **argv) {
@@ -27,11 +28,12 @@ int main(int argc, char **argv) {
     if (df_rank() == 0) setvbuf(stdout, NULL, _IOLBF, 0);
     df_stop_install();
     int rc = 0;
-    if (df_startup_checks() < 0) {
+    if (df_display_options(&argc, argv) < 0 || df_startup_checks() < 0) {
         rc = 1;
     } else if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        usage();
-        rc = argc < 2 ? 1 : 0;
+        usage(); /* no command: the usage is the message, and the exit status says it failed */
+        df_clear_error();
+        rc = argc < 2 ? 2 : 0;
     } else if (!strcmp(argv[1], "--version")) {
         df_print0("depthfuse %s\n", DF_VERSION);
     } else {
@@ -46,10 +48,11 @@ int main(int argc, char **argv) {
             rc = c->run(argc - 1, argv + 1) != 0;
         }
     }
+    df_end_line();
     if (rc && df_stopped()) {
         if (df_rank() == 0) fprintf(stderr, "depthfuse: %s\n", df_errmsg());
         rc = DF_EXIT_STOPPED;
-    } else if (rc && df_rank() == 0) {
+    } else if (rc == 1 && df_rank() == 0) {
         fprintf(stderr, "depthfuse: error: %s\n", df_errmsg());
     }
     MPI_Finalize();

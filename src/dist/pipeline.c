@@ -106,7 +106,7 @@ int pipeline_run(const Topology *t, const Model *m, const PipelineJob *job, cons
         run_my_blocks(t, m, job, mb, x, x_in, &acts, &rope);
         if (send) MPI_Isend(x, COUNT(mb), MPI_FLOAT, s + 1, 0, t->pipe, &sreq[j % 2]);
         else if (job->output) job->output(job->ctx, mb, x);
-        if (job->progress_label) progress_update(&prog, (long long)(first + j * step + 1 < n_mb ? first + j * step + 1 : n_mb));
+        if (job->progress_label) progress_update(&prog, j + 1 == mine ? n_mb : first + j * step + 1); /* last: done */
     }
     MPI_Waitall(2, sreq, MPI_STATUSES_IGNORE);
 #undef MB

@@ -51,10 +51,10 @@ int setup_tokenizer(Tokenizer **tok, const char *tokenizer_path, const char *mod
 
 void setup_print_layout(const Topology *t, const Model *m) {
     const ModelConfig *c = &m->cfg;
-    df_print0("model: %s (%s, %d blocks, hidden %d, heads %d/%d, vocab %d, %.1fM parameters)\n", m->source,
+    df_info0("model: %s (%s, %d blocks, hidden %d, heads %d/%d, vocab %d, %.1fM parameters)\n", m->source,
               c->arch == ARCH_QWEN2 ? "qwen2" : c->arch == ARCH_MISTRAL ? "mistral" : "llama", c->n_layers, c->hidden,
               c->n_heads, c->n_kv_heads, c->vocab, (double)config_model_params(c) / 1e6);
-    df_print0("layout: %d ranks = %d pipeline stages x %d data-parallel groups; stage blocks:", t->size, t->P, t->D);
-    for (int s = 0; s < t->P; s++) df_print0(" [%d,%d)", t->stage_first[s], t->stage_first[s + 1]);
-    df_print0("; %d threads per rank\n", omp_get_max_threads());
+    df_info0("layout: %d ranks = %d pipeline stages x %d data-parallel groups; stage blocks:", t->size, t->P, t->D);
+    for (int s = 0; s < t->P; s++) df_info0(" [%d,%d)", t->stage_first[s], t->stage_first[s + 1]);
+    df_info0("; %d threads per rank\n", omp_get_max_threads());
 }
