@@ -2,6 +2,8 @@
  * Written by rank 0, atomically. */
 #ifndef DEPTHFUSE_REPORT_H
 #define DEPTHFUSE_REPORT_H
+#include <cjson/cJSON.h>
+
 #include "depthfuse/perplexity.h"
 #include "depthfuse/zeroshot.h"
 
@@ -21,7 +23,11 @@ typedef struct {
 } EvalReport;
 
 void report_print(const EvalReport *r);
-/* {"model", "blocks", ["seq_len", "perplexity", "tokens"], ["tasks": {basename: metrics}], "seconds"} */
+/* dense and compressed (the same files) side by side, on rank 0's stdout */
+void report_print_compare(const EvalReport *dense, const EvalReport *compressed);
+/* {"model", "blocks", "seq_len", "perplexity": {basename: ppl}, "tokens": {basename: n},
+ *  "tasks": {basename: metrics}, "seconds"}: what report_json writes */
+cJSON *report_to_json(const EvalReport *r);
 int report_json(const char *path, const EvalReport *r);
 int report_markdown(const char *path, const EvalReport *r);
 /* one JSON line per item: the log-likelihood of each request and the predictions */

@@ -6,8 +6,8 @@
 
 #include "commands.h"
 #include "depthfuse/args.h"
-#include "depthfuse/dataset.h"
 #include "depthfuse/error.h"
+#include "depthfuse/evaluate.h"
 #include "depthfuse/fileio.h"
 #include "depthfuse/log.h"
 #include "depthfuse/output.h"
@@ -21,7 +21,7 @@ typedef struct {
     int T, P, batch_tokens, no_share_prefix;
 } EvalArgs;
 
-static int check_args(const EvalArgs *a) {
+static int check_args(const EvalArgs *a, const EvalSpec *s) {
     if (a->ppl.n == 0 && a->tasks.n == 0)
         return df_fail("depthfuse eval: nothing to evaluate (give --ppl FILE and/or --tasks FILE)");
     if (a->T < 2 || a->batch_tokens < 1) return df_fail("depthfuse eval: --seq-len must be >= 2 and --batch-tokens >= 1");
@@ -29,45 +29,7 @@ static int check_args(const EvalArgs *a) {
     if (a->samples && a->tasks.n == 0) return df_fail("depthfuse eval: --samples-out needs --tasks");
     if (a->task_opts.labels && a->tasks.n == 0) return df_fail("depthfuse eval: --labels needs --tasks");
     if (a->no_share_prefix && a->tasks.n == 0) return df_fail("depthfuse eval: --no-share-prefix needs --tasks");
-    for (int i = 0; i < a->tasks.n; i++) /* the reports key tasks by file name */
-        for (int j = 0; j < i; j++)
-            if (!strcmp(df_basename(a->tasks.items[i]), df_basename(a->tasks.items[j])))
-                return df_fail("depthfuse eval: two task files are named %s (%s, %s); the reports key tasks by file name",
-                               df_basename(a->tasks.items[i]), a->tasks.items[j], a->tasks.items[i]);
-    return 0;
-}
-
-static int run_ppl(PplRow *rows, const EvalArgs *a, const Topology *t, const Model *m, const Tokenizer *tok) {
-    for (int i = 0; i < a->ppl.n; i++) {
-        IdVec ids;
-        DF_TRY(dataset_tokenize_file(&ids, tok, a->ppl.items[i], MPI_COMM_WORLD));
-        rows[i].file = a->ppl.items[i];
-        int rc = df_agree(MPI_COMM_WORLD, perplexity_eval(&rows[i].r, t, m, ids.ids, ids.n, a->T, a->batch_tokens,
-                                                          df_basename(a->ppl.items[i])));
-        idvec_free(&ids);
-        DF_TRY(rc);
-    }
-    return 0;
-}
-
-/* --labels is the labels file of the one PIQA-format task file */
-static int check_labels_use(const EvalArgs *a, const TaskRun *runs, int n, int done) {
-    int used = 0;
-    for (int i = 0; i < n; i++) used += runs[i].task.used_labels_option;
-    if (used > 1) return df_fail("depthfuse eval: --labels %s is one labels file, but %d task files are in the PIQA format "
-                                 "(give each its X-labels.lst instead)", a->task_opts.labels, used);
-    if (done && a->task_opts.labels && used == 0)
-        return df_fail("depthfuse eval: --labels %s given, but no task file is in the PIQA format", a->task_opts.labels);
-    return 0;
-}
-
-static int run_tasks(TaskRun *runs, const EvalArgs *a, const Topology *t, const Model *m, const Tokenizer *tok) {
-    for (int i = 0; i < a->tasks.n; i++) {
-        DF_TRY(zeroshot_eval(&runs[i], t, m, tok, a->tasks.items[i], &a->task_opts, a->batch_tokens,
-                             !a->no_share_prefix));
-        DF_TRY(df_agree(MPI_COMM_WORLD, t->rank == 0 ? check_labels_use(a, runs, i + 1, i + 1 == a->tasks.n) : 0));
-    }
-    return 0;
+    return evaluate_check(s, "eval");
 }
 
 static int write_outputs(const EvalArgs *a, const EvalReport *r) {
@@ -93,28 +55,23 @@ static int check_outputs(const EvalArgs *a) {
     return rc;
 }
 
-static int evaluate(const EvalArgs *a) {
+static int evaluate(const EvalArgs *a, const EvalSpec *s) {
     const double t0 = df_now();
     Topology topo;
     Model m;
     Tokenizer *tok = NULL;
     DF_TRY(check_outputs(a));
     DF_TRY(setup_model(&topo, &m, a->model, a->P));
-    PplRow *rows = df_calloc((size_t)a->ppl.n + 1, sizeof *rows);
-    TaskRun *runs = df_calloc((size_t)a->tasks.n + 1, sizeof *runs);
-    int rc = df_agree(MPI_COMM_WORLD, a->ppl.n ? config_check_seq_len(&m.cfg, a->T) : 0);
-    if (rc == 0) rc = setup_tokenizer(&tok, a->tokenizer, a->model);
+    Evaluation e = {0};
+    int rc = setup_tokenizer(&tok, a->tokenizer, a->model);
     if (rc == 0) setup_print_layout(&topo, &m);
-    if (rc == 0) rc = run_ppl(rows, a, &topo, &m, tok);
-    if (rc == 0) rc = run_tasks(runs, a, &topo, &m, tok);
+    if (rc == 0) rc = evaluate_model(&e, s, &topo, &m, tok, a->model);
     if (rc == 0) {
-        EvalReport r = {a->model, m.cfg.n_layers, a->T, df_now() - t0, rows, a->ppl.n, runs, a->tasks.n};
-        report_print(&r);
-        rc = df_agree(MPI_COMM_WORLD, topo.rank == 0 ? write_outputs(a, &r) : 0);
+        e.report.seconds = df_now() - t0; /* the whole command, loading included */
+        report_print(&e.report);
+        rc = df_agree(MPI_COMM_WORLD, topo.rank == 0 ? write_outputs(a, &e.report) : 0);
     }
-    for (int i = 0; i < a->tasks.n; i++) task_run_free(&runs[i]);
-    free(runs);
-    free(rows);
+    evaluation_free(&e);
     tokenizer_free(tok);
     model_free(&m);
     topology_free(&topo);
@@ -145,8 +102,10 @@ int cmd_eval(int argc, char **argv) {
                         "log-likelihood of every predicted token, exponentiated) and zero-shot accuracy on task files, "
                         "scored as lm-evaluation-harness does (acc, acc_norm, standard errors; docs/evaluation.md).",
                         spec, argc, argv, NULL, NULL);
-    if (rc == 0) rc = check_args(&a);
-    if (rc == 0) rc = evaluate(&a);
+    EvalSpec es = {(const char *const *)a.ppl.items, a.ppl.n, (const char *const *)a.tasks.items, a.tasks.n, a.T,
+                   a.batch_tokens, !a.no_share_prefix, a.task_opts};
+    if (rc == 0) rc = check_args(&a, &es);
+    if (rc == 0) rc = evaluate(&a, &es);
     strlist_free(&a.ppl);
     strlist_free(&a.tasks);
     return rc < 0; /* 1: --help */

@@ -106,7 +106,26 @@ static cJSON *task_json(const TaskRun *t) {
     return o;
 }
 
-int report_json(const char *path, const EvalReport *r) {
+/* dense and compressed side by side: perplexity per file and each task's accuracy */
+void report_print_compare(const EvalReport *d, const EvalReport *c) {
+    if (df_rank() != 0) return;
+    char a[64], b[64];
+    if (d->n_ppl)
+        printf("\n| %-28s | %12s | %12s | %8s |\n|------------------------------|-------------:|-------------:|---------:|\n",
+               "perplexity", "dense", "compressed", "ratio");
+    for (int i = 0; i < d->n_ppl; i++)
+        printf("| %-28s | %12.4f | %12.4f | %8.3f |\n", df_basename(d->ppl[i].file), d->ppl[i].r.ppl, c->ppl[i].r.ppl,
+               c->ppl[i].r.ppl / d->ppl[i].r.ppl);
+    if (d->n_tasks)
+        printf("\n| %-28s | %-17s | %-17s | %8s |\n|------------------------------|-------------------|-------------------|---------:|\n",
+               "task (acc)", "dense", "compressed", "chance");
+    for (int i = 0; i < d->n_tasks; i++)
+        printf("| %-28s | %-17s | %-17s | %8.3f |\n", task_name(&d->tasks[i]),
+               pm(a, sizeof a, d->tasks[i].s.acc, d->tasks[i].s.acc_stderr),
+               pm(b, sizeof b, c->tasks[i].s.acc, c->tasks[i].s.acc_stderr), d->tasks[i].s.chance);
+}
+
+cJSON *report_to_json(const EvalReport *r) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "model", r->model);
     cJSON_AddNumberToObject(root, "blocks", r->blocks);
@@ -119,6 +138,11 @@ int report_json(const char *path, const EvalReport *r) {
     cJSON *tasks = cJSON_AddObjectToObject(root, "tasks");
     for (int i = 0; i < r->n_tasks; i++) cJSON_AddItemToObject(tasks, task_name(&r->tasks[i]), task_json(&r->tasks[i]));
     cJSON_AddNumberToObject(root, "seconds", r->seconds);
+    return root;
+}
+
+int report_json(const char *path, const EvalReport *r) {
+    cJSON *root = report_to_json(r);
     int rc = df_json_write(path, root);
     cJSON_Delete(root);
     return rc;
