@@ -16,6 +16,7 @@
 #include "depthfuse/hf_writer.h"
 #include "depthfuse/json.h"
 #include "depthfuse/log.h"
+#include "depthfuse/run_report.h"
 #include "depthfuse/setup.h"
 #include "depthfuse/tensors.h"
 
@@ -28,6 +29,13 @@ static int dtype_flag(const char *s, DfDtype *t) {
         }
     return -1;
 }
+
+static EvalSpec eval_spec(const CompressArgs *a) {
+    return (EvalSpec){(const char *const *)a->eval_ppl.items, a->eval_ppl.n, (const char *const *)a->eval_tasks.items,
+                      a->eval_tasks.n, a->eval_seq_len, a->run.batch_tokens, 1, {NULL, NULL, a->eval_limit}};
+}
+
+static int evaluating(const CompressArgs *a) { return a->eval_ppl.n + a->eval_tasks.n > 0; }
 
 int compress_plan(CompressRun *r, CompressArgs *a, const char *cmd, int argc, char **argv) {
     memset(r, 0, sizeof *r);
@@ -44,11 +52,20 @@ int compress_plan(CompressRun *r, CompressArgs *a, const char *cmd, int argc, ch
     if (a->dtype && dtype_flag(a->dtype, &dt) < 0)
         return df_fail("depthfuse %s: --dtype must be bf16, f16 or f32, got '%s'", cmd, a->dtype);
     DF_TRY(parse_byte_size(a->max_shard, &r->shard_bytes));
+    if (a->eval_seq_len < 2 || a->eval_limit < 0)
+        return df_fail("depthfuse %s: --eval-seq-len must be >= 2 and --eval-limit >= 0", cmd);
+    if (a->compare.n && !a->report_html) return df_fail("depthfuse %s: --report-compare needs --report-html", cmd);
+    const EvalSpec es = eval_spec(a);
+    DF_TRY(evaluate_check(&es, cmd));
     output_add_model_input(&r->plan, a->run.model);
     output_add_input(&r->plan, a->run.tokenizer);
     output_add_input(&r->plan, a->run.state);
+    for (int i = 0; i < a->eval_ppl.n; i++) output_add_input(&r->plan, a->eval_ppl.items[i]);
+    for (int i = 0; i < a->eval_tasks.n; i++) output_add_input(&r->plan, a->eval_tasks.items[i]);
+    for (int i = 0; i < a->compare.n; i++) output_add_input(&r->plan, a->compare.items[i]);
     output_set_model(&r->plan, a->out);
     output_add_report(&r->plan, a->json);
+    output_add_report(&r->plan, a->report_html);
     r->plan.overwrite = a->overwrite;
     return 0;
 }
@@ -100,6 +117,10 @@ int compress_begin(CompressRun *r) {
         return 0;
     }
     DF_TRY(output_check(&r->plan));
+    if (df_rank() == 0 && a->compare.n) r->compare = df_calloc((size_t)a->compare.n, sizeof(cJSON *));
+    int ok = 0;
+    for (int i = 0; i < a->compare.n && df_rank() == 0 && ok == 0; i++) ok = run_report_load(a->compare.items[i], &r->compare[i]);
+    DF_TRY(df_agree(MPI_COMM_WORLD, ok));
     DF_TRY(setup_model(&r->t, &r->m, a->run.model, a->run.pipeline));
     r->began = 1;
     const int L = r->m.cfg.n_layers;
@@ -127,6 +148,11 @@ int compress_begin(CompressRun *r) {
     cJSON_AddNumberToObject(lay, "data_parallel_groups", r->t.D);
     cJSON_AddNumberToObject(lay, "threads_per_rank", omp_get_max_threads());
     cJSON_AddArrayToObject(rep, "phases");
+    if (!evaluating(a)) return 0;
+    const EvalSpec es = eval_spec(a);
+    df_info0("evaluating the dense model\n");
+    DF_TRY(evaluate_model(&r->dense, &es, &r->t, &r->m, r->tok, a->run.model));
+    compress_phase(r, "eval dense", r->dense.report.seconds);
     return 0;
 }
 
@@ -167,6 +193,41 @@ static int mark_state_complete(const CompressArgs *a) {
     return rc;
 }
 
+/* --eval-* on the compressed model, beside the dense model's in the report's "eval" */
+static int evaluate_compressed(CompressRun *r, const Model *out) {
+    const EvalSpec es = eval_spec(r->a);
+    Evaluation e;
+    df_info0("evaluating the compressed model\n");
+    int rc = evaluate_model(&e, &es, &r->t, out, r->tok, r->a->out);
+    if (rc == 0) {
+        compress_phase(r, "eval compressed", e.report.seconds);
+        report_print_compare(&r->dense.report, &e.report);
+        cJSON *ev = cJSON_AddObjectToObject(r->report, "eval");
+        cJSON_AddItemToObject(ev, "dense", report_to_json(&r->dense.report));
+        cJSON_AddItemToObject(ev, "compressed", report_to_json(&e.report));
+    }
+    evaluation_free(&e);
+    return rc;
+}
+
+/* rank 0: the --report-html page of this run beside the --report-compare runs */
+static int write_html(const CompressRun *r) {
+    const CompressArgs *a = r->a;
+    const int n = a->compare.n + 1;
+    const cJSON **runs = df_malloc(sizeof(cJSON *) * (size_t)n);
+    const char **names = df_malloc(sizeof(char *) * (size_t)n);
+    for (int i = 0; i < a->compare.n; i++) runs[i] = r->compare[i], names[i] = a->compare.items[i];
+    runs[n - 1] = r->report;
+    names[n - 1] = a->json ? a->json : "this run";
+    char *html = run_report_html(runs, names, n);
+    int rc = df_write_file(a->report_html, html, strlen(html));
+    if (rc == 0) printf("wrote %s\n", a->report_html);
+    free(html);
+    free(runs);
+    free(names);
+    return rc;
+}
+
 int compress_finish(CompressRun *r, Model *out, const int *removed, int n_removed) {
     const CompressArgs *a = r->a;
     if (a->dtype) {
@@ -193,18 +254,25 @@ int compress_finish(CompressRun *r, Model *out, const int *removed, int n_remove
     free(gone);
     cJSON_AddNumberToObject(rep, "blocks_after", out->cfg.n_layers);
     cJSON_AddNumberToObject(rep, "params_after", (double)config_model_params(&out->cfg));
-    const double secs = df_now() - r->t0;
-    cJSON_AddNumberToObject(rep, "seconds", secs);
-    df_print0("wrote %s (%d blocks, %.1f s)\n", a->out, out->cfg.n_layers, secs);
+    df_info0("wrote %s (%d blocks, %.1f s)\n", a->out, out->cfg.n_layers, df_now() - r->t0);
+    if (evaluating(a)) DF_TRY(evaluate_compressed(r, out));
+    cJSON_AddNumberToObject(rep, "seconds", df_now() - r->t0);
     int rc = 0;
     if (r->t.rank == 0) {
         if (a->json) rc = df_json_write(a->json, rep);
+        if (rc == 0 && a->report_html) rc = write_html(r);
         if (rc == 0) rc = mark_state_complete(a);
     }
     return df_agree(MPI_COMM_WORLD, rc);
 }
 
 void compress_end(CompressRun *r) {
+    for (int i = 0; r->compare && i < r->a->compare.n; i++) cJSON_Delete(r->compare[i]);
+    free(r->compare);
+    evaluation_free(&r->dense);
+    strlist_free(&r->a->eval_ppl);
+    strlist_free(&r->a->eval_tasks);
+    strlist_free(&r->a->compare);
     if (r->fate)
         for (int i = 0; i < r->m.cfg.n_layers; i++) free(r->fate[i]);
     free(r->fate);

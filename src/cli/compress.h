@@ -3,7 +3,8 @@
  *   compress_plan     the inputs and outputs every method has (add the method's own to r->plan)
  *   compress_begin    safe-output checks, the model on its stages, the tokenizer, K, the report
  *   ... the method's work on r->t / r->m, producing a Model ...
- *   compress_finish   --dtype, the model through the safe writer, the --json report
+ *   compress_finish   --dtype, the model through the safe writer, --eval-* on it, the --json report
+ *                     and the --report-html page
  *   compress_end      frees everything
  * The --json report of every method shares these keys (docs/compress.md): method, command, version,
  * model, out, blocks_before, blocks_after, params_before, params_after, removed (original indices,
@@ -14,6 +15,7 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
+#include "depthfuse/evaluate.h"
 #include "depthfuse/model.h"
 #include "depthfuse/output.h"
 #include "depthfuse/tokenizer.h"
@@ -25,9 +27,14 @@ typedef struct {
     const char *method, *out, *json, *max_shard, *dtype;
     double sparsity;
     int remove, overwrite;
+    /* the run report: --eval-ppl/--eval-tasks score the dense and the compressed model, --report-html
+     * draws the page (beside the --report-compare runs) */
+    StrList eval_ppl, eval_tasks, compare;
+    int eval_seq_len, eval_limit;
+    const char *report_html;
 } CompressArgs;
 
-#define COMPRESS_ARGS_DEFAULT {RUN_ARGS_DEFAULT, NULL, NULL, NULL, "5GB", NULL, -1, 0, 0}
+#define COMPRESS_ARGS_DEFAULT {RUN_ARGS_DEFAULT, NULL, NULL, NULL, "5GB", NULL, -1, 0, 0, {0}, {0}, {0}, 512, 0, NULL}
 #define COMPRESS_ARG_SPECS(a)                                                                                          \
     RUN_ARG_SPECS((a).run),                                                                                            \
     {"--method", ARG_STR, &(a).method, "M", "the compression method (depthfuse compress --help lists them)", ARG_REQUIRED}, \
@@ -37,13 +44,19 @@ typedef struct {
     {"--overwrite", ARG_FLAG, &(a).overwrite, NULL, "replace an existing --out: its model files are replaced, other files stay", 0}, \
     {"--json", ARG_STR, &(a).json, "OUT", "the run's report as JSON (replaced if it exists)", 0},                     \
     {"--dtype", ARG_STR, &(a).dtype, "bf16|f16|f32", "dtype of the written weights (default: the source's)", 0},       \
-    {"--max-shard-size", ARG_STR, &(a).max_shard, "SIZE", "largest safetensors shard (default 5GB)", 0}
+    {"--max-shard-size", ARG_STR, &(a).max_shard, "SIZE", "largest safetensors shard (default 5GB)", 0},            \
+    {"--eval-ppl", ARG_STR_LIST, &(a).eval_ppl, "FILE", "perplexity of the dense and the compressed model on FILE (as eval --ppl)", 0}, \
+    {"--eval-tasks", ARG_STR_LIST, &(a).eval_tasks, "FILE", "zero-shot accuracy of both on a task file (as eval --tasks)", 0}, \
+    {"--eval-seq-len", ARG_INT, &(a).eval_seq_len, "N", "tokens per perplexity window of --eval-ppl (default 512)", 0}, \
+    {"--eval-limit", ARG_INT, &(a).eval_limit, "N", "score the first N items of each --eval-tasks file (default all)", 0}, \
+    {"--report-html", ARG_STR, &(a).report_html, "FILE.html", "the run report as one self-contained page (docs/report.md)", 0}, \
+    {"--report-compare", ARG_STR_LIST, &(a).compare, "RUN.json", "another run's --json report to show beside this one in --report-html", 0}
 
 /* the help text's paragraph on outputs, shared by the writing commands */
 #define COMPRESS_OUTPUT_HELP                                                                                           \
     "An existing --out is refused unless --overwrite is given (then the folder's model files are replaced and its "    \
     "other files stay, or the .h5 is replaced whole); an --out that is, contains or lies inside an input is refused "  \
-    "always. Reports (--json) are replaced. A --state file is continued, never truncated: a killed run resumes from "  \
+    "always. Reports (--json, --report-html) are replaced. A --state file is continued, never truncated: a killed run resumes from "  \
     "it, and a rerun whose state is complete and whose --out exists writes nothing."
 
 typedef struct {
@@ -60,6 +73,8 @@ typedef struct {
     int done;       /* compress_begin found the work complete (state and output): nothing to do */
     double t0;
     cJSON *report;  /* the --json document (every rank builds it, rank 0 writes it) */
+    Evaluation dense; /* --eval-ppl/--eval-tasks of the input model */
+    cJSON **compare;  /* rank 0: the --report-compare documents */
     char **fate;    /* [blocks of the input] block_map entries the method set (NULL: kept or removed) */
     int began;
 } CompressRun;
@@ -68,7 +83,7 @@ typedef struct {
  * and --json as outputs. The method adds its own inputs and reports to r->plan next. */
 int compress_plan(CompressRun *r, CompressArgs *a, const char *cmd, int argc, char **argv);
 /* collective: outputs checked, model loaded on its stages, tokenizer on rank 0, K from --sparsity or
- * --remove (1 <= K < blocks). When the --state file records a completed run whose --out exists,
+ * --remove (1 <= K < blocks), the --report-compare files read, the dense model evaluated. When the --state file records a completed run whose --out exists,
  * returns 0 with r->done set: the caller stops there and exits 0. */
 int compress_begin(CompressRun *r);
 /* a phase of the run in the report: name and seconds */
