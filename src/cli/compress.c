@@ -202,6 +202,8 @@ static int evaluate_compressed(CompressRun *r, const Model *out) {
     if (rc == 0) {
         compress_phase(r, "eval compressed", e.report.seconds);
         report_print_compare(&r->dense.report, &e.report);
+    }
+    if (rc == 0 && r->t.rank == 0) { /* the task files are read on rank 0 alone */
         cJSON *ev = cJSON_AddObjectToObject(r->report, "eval");
         cJSON_AddItemToObject(ev, "dense", report_to_json(&r->dense.report));
         cJSON_AddItemToObject(ev, "compressed", report_to_json(&e.report));
@@ -217,9 +219,15 @@ static int write_html(const CompressRun *r) {
     const cJSON **runs = df_malloc(sizeof(cJSON *) * (size_t)n);
     const char **names = df_malloc(sizeof(char *) * (size_t)n);
     for (int i = 0; i < a->compare.n; i++) runs[i] = r->compare[i], names[i] = a->compare.items[i];
-    runs[n - 1] = r->report;
+    /* the page shows what the --json file holds: the report as printed (cJSON keeps 15 digits when
+     * they read back within an epsilon) and parsed again */
+    char *text = cJSON_Print(r->report);
+    cJSON *printed = cJSON_Parse(text);
+    cJSON_free(text);
+    runs[n - 1] = printed;
     names[n - 1] = a->json ? a->json : "this run";
     char *html = run_report_html(runs, names, n);
+    cJSON_Delete(printed);
     int rc = df_write_file(a->report_html, html, strlen(html));
     if (rc == 0) printf("wrote %s\n", a->report_html);
     free(html);
