@@ -23,8 +23,8 @@ typedef struct {
 } EvalReport;
 
 void report_print(const EvalReport *r);
-/* dense and compressed (the same files) side by side, on rank 0's stdout */
-void report_print_compare(const EvalReport *dense, const EvalReport *compressed);
+/* two report_to_json documents of the same files side by side (dense, compressed) on stdout */
+void report_print_compare(const cJSON *dense, const cJSON *compressed);
 /* {"model", "blocks", "seq_len", "perplexity": {basename: ppl}, "tokens": {basename: n},
  *  "tasks": {basename: metrics}, "seconds"}: what report_json writes */
 cJSON *report_to_json(const EvalReport *r);

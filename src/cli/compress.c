@@ -55,6 +55,7 @@ int compress_plan(CompressRun *r, CompressArgs *a, const char *cmd, int argc, ch
     if (a->eval_seq_len < 2 || a->eval_limit < 0)
         return df_fail("depthfuse %s: --eval-seq-len must be >= 2 and --eval-limit >= 0", cmd);
     if (a->compare.n && !a->report_html) return df_fail("depthfuse %s: --report-compare needs --report-html", cmd);
+    if (a->eval_dense && !evaluating(a)) return df_fail("depthfuse %s: --eval-dense needs --eval-ppl or --eval-tasks", cmd);
     const EvalSpec es = eval_spec(a);
     DF_TRY(evaluate_check(&es, cmd));
     output_add_model_input(&r->plan, a->run.model);
@@ -63,6 +64,7 @@ int compress_plan(CompressRun *r, CompressArgs *a, const char *cmd, int argc, ch
     for (int i = 0; i < a->eval_ppl.n; i++) output_add_input(&r->plan, a->eval_ppl.items[i]);
     for (int i = 0; i < a->eval_tasks.n; i++) output_add_input(&r->plan, a->eval_tasks.items[i]);
     for (int i = 0; i < a->compare.n; i++) output_add_input(&r->plan, a->compare.items[i]);
+    output_add_input(&r->plan, a->eval_dense);
     output_set_model(&r->plan, a->out);
     output_add_report(&r->plan, a->json);
     output_add_report(&r->plan, a->report_html);
@@ -108,6 +110,29 @@ static char *command_line(int argc, char **argv) {
     return s;
 }
 
+/* rank 0: --eval-dense, an eval --json report of this model on every --eval-* file */
+static int load_dense(CompressRun *r) {
+    const CompressArgs *a = r->a;
+    const char *f = a->eval_dense;
+    DF_TRY(df_json_load(f, &r->dense));
+    const cJSON *blocks = cJSON_GetObjectItem(r->dense, "blocks"), *T = cJSON_GetObjectItem(r->dense, "seq_len");
+    if (!cJSON_IsNumber(blocks) || blocks->valuedouble != r->m.cfg.n_layers)
+        return df_fail("%s: not an eval --json report of a %d-block model (\"blocks\")", f, r->m.cfg.n_layers);
+    if (a->eval_ppl.n && (!cJSON_IsNumber(T) || T->valuedouble != a->eval_seq_len))
+        return df_fail("%s: its perplexities are not of --eval-seq-len %d windows (\"seq_len\")", f, a->eval_seq_len);
+    for (int i = 0; i < a->eval_ppl.n + a->eval_tasks.n; i++) {
+        const int ppl = i < a->eval_ppl.n;
+        const char *file = ppl ? a->eval_ppl.items[i] : a->eval_tasks.items[i - a->eval_ppl.n];
+        const cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(r->dense, ppl ? "perplexity" : "tasks"), df_basename(file));
+        if (ppl ? !cJSON_IsNumber(v) : !cJSON_IsObject(v))
+            return df_fail("%s: has no %s of %s", f, ppl ? "perplexity" : "task result", df_basename(file));
+        if (!ppl && a->eval_limit > 0 && !(cJSON_IsNumber(cJSON_GetObjectItem(v, "n")) &&
+                                            cJSON_GetObjectItem(v, "n")->valuedouble <= a->eval_limit))
+            return df_fail("%s: %s was scored on more items than --eval-limit %d", f, df_basename(file), a->eval_limit);
+    }
+    return 0;
+}
+
 int compress_begin(CompressRun *r) {
     CompressArgs *a = r->a;
     r->done = df_rank() == 0 ? state_completed(a) : 0;
@@ -149,11 +174,15 @@ int compress_begin(CompressRun *r) {
     cJSON_AddNumberToObject(lay, "threads_per_rank", omp_get_max_threads());
     cJSON_AddArrayToObject(rep, "phases");
     if (!evaluating(a)) return 0;
+    if (a->eval_dense) return df_agree(MPI_COMM_WORLD, df_rank() == 0 ? load_dense(r) : 0);
     const EvalSpec es = eval_spec(a);
+    Evaluation e;
     df_info0("evaluating the dense model\n");
-    DF_TRY(evaluate_model(&r->dense, &es, &r->t, &r->m, r->tok, a->run.model));
-    compress_phase(r, "eval dense", r->dense.report.seconds);
-    return 0;
+    rc = evaluate_model(&e, &es, &r->t, &r->m, r->tok, a->run.model);
+    if (rc == 0) compress_phase(r, "eval dense", e.report.seconds);
+    if (rc == 0 && r->t.rank == 0) r->dense = report_to_json(&e.report); /* the task files are read on rank 0 alone */
+    evaluation_free(&e);
+    return rc;
 }
 
 void compress_phase(CompressRun *r, const char *name, double seconds) {
@@ -199,14 +228,13 @@ static int evaluate_compressed(CompressRun *r, const Model *out) {
     Evaluation e;
     df_info0("evaluating the compressed model\n");
     int rc = evaluate_model(&e, &es, &r->t, out, r->tok, r->a->out);
-    if (rc == 0) {
-        compress_phase(r, "eval compressed", e.report.seconds);
-        report_print_compare(&r->dense.report, &e.report);
-    }
-    if (rc == 0 && r->t.rank == 0) { /* the task files are read on rank 0 alone */
-        cJSON *ev = cJSON_AddObjectToObject(r->report, "eval");
-        cJSON_AddItemToObject(ev, "dense", report_to_json(&r->dense.report));
-        cJSON_AddItemToObject(ev, "compressed", report_to_json(&e.report));
+    if (rc == 0) compress_phase(r, "eval compressed", e.report.seconds);
+    if (rc == 0 && r->t.rank == 0) {
+        cJSON *ev = cJSON_AddObjectToObject(r->report, "eval"), *c = report_to_json(&e.report);
+        cJSON_AddItemToObject(ev, "dense", cJSON_Duplicate(r->dense, 1));
+        cJSON_AddItemToObject(ev, "compressed", c);
+        df_end_line();
+        report_print_compare(r->dense, c);
     }
     evaluation_free(&e);
     return rc;
@@ -277,7 +305,7 @@ int compress_finish(CompressRun *r, Model *out, const int *removed, int n_remove
 void compress_end(CompressRun *r) {
     for (int i = 0; r->compare && i < r->a->compare.n; i++) cJSON_Delete(r->compare[i]);
     free(r->compare);
-    evaluation_free(&r->dense);
+    cJSON_Delete(r->dense);
     strlist_free(&r->a->eval_ppl);
     strlist_free(&r->a->eval_tasks);
     strlist_free(&r->a->compare);

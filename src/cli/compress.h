@@ -31,10 +31,10 @@ typedef struct {
      * draws the page (beside the --report-compare runs) */
     StrList eval_ppl, eval_tasks, compare;
     int eval_seq_len, eval_limit;
-    const char *report_html;
+    const char *eval_dense, *report_html;
 } CompressArgs;
 
-#define COMPRESS_ARGS_DEFAULT {RUN_ARGS_DEFAULT, NULL, NULL, NULL, "5GB", NULL, -1, 0, 0, {0}, {0}, {0}, 512, 0, NULL}
+#define COMPRESS_ARGS_DEFAULT {RUN_ARGS_DEFAULT, NULL, NULL, NULL, "5GB", NULL, -1, 0, 0, {0}, {0}, {0}, 512, 0, NULL, NULL}
 #define COMPRESS_ARG_SPECS(a)                                                                                          \
     RUN_ARG_SPECS((a).run),                                                                                            \
     {"--method", ARG_STR, &(a).method, "M", "the compression method (depthfuse compress --help lists them)", ARG_REQUIRED}, \
@@ -49,6 +49,7 @@ typedef struct {
     {"--eval-tasks", ARG_STR_LIST, &(a).eval_tasks, "FILE", "zero-shot accuracy of both on a task file (as eval --tasks)", 0}, \
     {"--eval-seq-len", ARG_INT, &(a).eval_seq_len, "N", "tokens per perplexity window of --eval-ppl (default 512)", 0}, \
     {"--eval-limit", ARG_INT, &(a).eval_limit, "N", "score the first N items of each --eval-tasks file (default all)", 0}, \
+    {"--eval-dense", ARG_STR, &(a).eval_dense, "EVAL.json", "the dense model's scores from an earlier eval --json of the same files, instead of scoring it again", 0}, \
     {"--report-html", ARG_STR, &(a).report_html, "FILE.html", "the run report as one self-contained page (docs/report.md)", 0}, \
     {"--report-compare", ARG_STR_LIST, &(a).compare, "RUN.json", "another run's --json report to show beside this one in --report-html", 0}
 
@@ -73,7 +74,7 @@ typedef struct {
     int done;       /* compress_begin found the work complete (state and output): nothing to do */
     double t0;
     cJSON *report;  /* the --json document (every rank builds it, rank 0 writes it) */
-    Evaluation dense; /* --eval-ppl/--eval-tasks of the input model */
+    cJSON *dense;     /* rank 0: the input model's --eval-* scores (as eval --json writes them) */
     cJSON **compare;  /* rank 0: the --report-compare documents */
     char **fate;    /* [blocks of the input] block_map entries the method set (NULL: kept or removed) */
     int began;
@@ -83,7 +84,8 @@ typedef struct {
  * and --json as outputs. The method adds its own inputs and reports to r->plan next. */
 int compress_plan(CompressRun *r, CompressArgs *a, const char *cmd, int argc, char **argv);
 /* collective: outputs checked, model loaded on its stages, tokenizer on rank 0, K from --sparsity or
- * --remove (1 <= K < blocks), the --report-compare files read, the dense model evaluated. When the --state file records a completed run whose --out exists,
+ * --remove (1 <= K < blocks), the --report-compare files read, the dense model evaluated (or its
+ * scores read from --eval-dense). When the --state file records a completed run whose --out exists,
  * returns 0 with r->done set: the caller stops there and exits 0. */
 int compress_begin(CompressRun *r);
 /* a phase of the run in the report: name and seconds */

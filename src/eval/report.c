@@ -106,23 +106,30 @@ static cJSON *task_json(const TaskRun *t) {
     return o;
 }
 
-/* dense and compressed side by side: perplexity per file and each task's accuracy */
-void report_print_compare(const EvalReport *d, const EvalReport *c) {
-    if (df_rank() != 0) return;
+static double member(const cJSON *o, const char *group, const char *name, const char *metric) {
+    const cJSON *it = cJSON_GetObjectItem(cJSON_GetObjectItem(o, group), name);
+    if (metric) it = cJSON_GetObjectItem(it, metric);
+    return cJSON_IsNumber(it) ? it->valuedouble : NAN;
+}
+
+void report_print_compare(const cJSON *d, const cJSON *c) {
     char a[64], b[64];
-    if (d->n_ppl)
+    const cJSON *ppl = cJSON_GetObjectItem(c, "perplexity"), *tasks = cJSON_GetObjectItem(c, "tasks");
+    if (ppl && ppl->child)
         printf("\n| %-28s | %12s | %12s | %8s |\n|------------------------------|-------------:|-------------:|---------:|\n",
                "perplexity", "dense", "compressed", "ratio");
-    for (int i = 0; i < d->n_ppl; i++)
-        printf("| %-28s | %12.4f | %12.4f | %8.3f |\n", df_basename(d->ppl[i].file), d->ppl[i].r.ppl, c->ppl[i].r.ppl,
-               c->ppl[i].r.ppl / d->ppl[i].r.ppl);
-    if (d->n_tasks)
+    for (const cJSON *it = ppl ? ppl->child : NULL; it; it = it->next) {
+        const double x = member(d, "perplexity", it->string, NULL);
+        printf("| %-28s | %12.4f | %12.4f | %8.3f |\n", it->string, x, it->valuedouble, it->valuedouble / x);
+    }
+    if (tasks && tasks->child)
         printf("\n| %-28s | %-17s | %-17s | %8s |\n|------------------------------|-------------------|-------------------|---------:|\n",
                "task (acc)", "dense", "compressed", "chance");
-    for (int i = 0; i < d->n_tasks; i++)
-        printf("| %-28s | %-17s | %-17s | %8.3f |\n", task_name(&d->tasks[i]),
-               pm(a, sizeof a, d->tasks[i].s.acc, d->tasks[i].s.acc_stderr),
-               pm(b, sizeof b, c->tasks[i].s.acc, c->tasks[i].s.acc_stderr), d->tasks[i].s.chance);
+    for (const cJSON *it = tasks ? tasks->child : NULL; it; it = it->next)
+        printf("| %-28s | %-17s | %-17s | %8.3f |\n", it->string,
+               pm(a, sizeof a, member(d, "tasks", it->string, "acc"), member(d, "tasks", it->string, "acc_stderr")),
+               pm(b, sizeof b, member(c, "tasks", it->string, "acc"), member(c, "tasks", it->string, "acc_stderr")),
+               member(c, "tasks", it->string, "chance"));
 }
 
 cJSON *report_to_json(const EvalReport *r) {
