@@ -1,7 +1,8 @@
 #!/bin/sh
 # The run report end to end (docs/report.md). Two real runs at -np 2 on base-16L: prune --method bi
-# --remove 2 (a baseline without evaluation) and compress --method bi --remove 4 with --eval-ppl
-# (two splits), --eval-tasks (a cloze task), --report-html and --report-compare; a third document
+# --remove 2 with --eval-ppl (two splits) and --eval-tasks (a cloze task), and compress --method bi
+# --remove 4 on the same files taking the dense scores from the first (--eval-dense), with
+# --report-html and --report-compare; a third document
 # made from the second as a method would write one (fused, flattened and candidate fates, charts
 # with gaps, strings holding HTML). Checks, on the raw pages and on the DOM headless Chromium
 # renders: every number the page shows (data-value and its text) equals the JSON's, every block's
@@ -18,11 +19,18 @@ head -n 100 "$F/data/kjv.test.txt" > "$out/kjv.txt"
 head -n 60 "$F/data/brown.test.txt" > "$out/brown.txt"
 run() { "$mpiexec" -n 2 "$@" > "$out/log" 2>&1 || { cat "$out/log"; exit 1; }; }
 CAL="--calib $F/data/calib.train.txt --samples 4 --seq-len 64"
-run "$@" "$DF_BIN" prune --model "$F/models/base-16L" --method bi --remove 2 $CAL --out "$out/bi2" --json "$out/a.json"
-run "$@" "$DF_BIN" compress --method bi --model "$F/models/base-16L" --remove 4 $CAL --out "$out/bi4" \
-    --json "$out/b.json" --eval-ppl "$out/kjv.txt" --eval-ppl "$out/brown.txt" --eval-seq-len 64 \
-    --eval-tasks "$F/tasks/brown_cloze.valid.jsonl" --eval-limit 24 --report-html "$out/b.html" --report-compare "$out/a.json"
+EVAL="--eval-ppl $out/kjv.txt --eval-ppl $out/brown.txt --eval-seq-len 64 --eval-tasks $F/tasks/brown_cloze.valid.jsonl --eval-limit 24"
+run "$@" "$DF_BIN" prune --model "$F/models/base-16L" --method bi --remove 2 $CAL --out "$out/bi2" --json "$out/a.json" $EVAL
+# the second run takes the dense scores from the first's (as eval --json writes them)
+/usr/bin/python3 -c 'import json, sys; json.dump(json.load(open(sys.argv[1]))["eval"]["dense"], open(sys.argv[2], "w"))' \
+    "$out/a.json" "$out/dense.json"
+run "$@" "$DF_BIN" compress --method bi --model "$F/models/base-16L" --remove 4 $CAL --out "$out/bi4" --json "$out/b.json" \
+    $EVAL --eval-dense "$out/dense.json" --report-html "$out/b.html" --report-compare "$out/a.json"
 cp "$out/log" "$out/compress.log"
+rc=0; "$DF_BIN" compress --method bi --model "$F/models/base-16L" --remove 4 $CAL --out "$out/bi4x" $EVAL --eval-seq-len 32 \
+    --eval-dense "$out/dense.json" > "$out/log" 2> "$out/err" || rc=$?
+[ $rc -eq 1 ] && grep -q "dense.json: its perplexities are not of --eval-seq-len 32 windows" "$out/err" && [ ! -e "$out/bi4x" ] ||
+    { echo "FAIL: a mismatched --eval-dense was not refused (rc $rc)"; cat "$out/err"; exit 1; }
 # a method's document: the second run's numbers with a method's fates and charts
 /usr/bin/python3 - "$out" <<'PY'
 import json, sys
@@ -199,7 +207,9 @@ check(set(b["eval"]) == {"dense", "compressed"} and b["eval"]["dense"]["blocks"]
       "compress --eval-*: eval.dense (16 blocks) and eval.compressed (12 blocks)")
 check(set(b["eval"]["dense"]["perplexity"]) == {"kjv.txt", "brown.txt"} and "brown_cloze.valid.jsonl" in b["eval"]["dense"]["tasks"]
       and b["eval"]["dense"]["tasks"]["brown_cloze.valid.jsonl"]["n"] == 24, "eval keys: both splits, the task at --eval-limit 24")
-check([p["name"] for p in b["phases"]] == ["eval dense", "importance", "write", "eval compressed"], f"phases {b['phases']}")
+check([p["name"] for p in a["phases"]] == ["eval dense", "importance", "write", "eval compressed"], f"phases {a['phases']}")
+check([p["name"] for p in b["phases"]] == ["importance", "write", "eval compressed"], f"--eval-dense: no dense phase {b['phases']}")
+check(b["eval"]["dense"] == a["eval"]["dense"], "--eval-dense: the dense scores are the file's")
 for f, v in b["eval"]["dense"]["perplexity"].items():
     check(b["eval"]["compressed"]["perplexity"][f] > v, f"{f}: removing 4 blocks raises perplexity")
 log = open(f"{d}/compress.log").read()
