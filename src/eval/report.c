@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "depthfuse/error.h"
 #include "depthfuse/fileio.h"
@@ -12,11 +13,16 @@
 
 static const char *task_name(const TaskRun *t) { return df_basename(t->task.path); }
 
-/* "0.4125 ± 0.0246", or "-" when the task has no such metric */
+/* "0.4125 ± 0.0246", or "-" when the task has no such metric, padded to 17 columns (printf pads
+ * bytes, and ± is two) */
 static const char *pm(char *buf, size_t n, double v, double se) {
     if (isnan(v)) snprintf(buf, n, "-");
     else if (isnan(se)) snprintf(buf, n, "%.4f", v);
     else snprintf(buf, n, "%.4f ± %.4f", v, se);
+    size_t len = strlen(buf), cols = 0;
+    for (size_t i = 0; i < len; i++) cols += ((unsigned char)buf[i] & 0xC0) != 0x80;
+    for (; cols < 17 && len + 1 < n; cols++) buf[len++] = ' ';
+    buf[len] = 0;
     return buf;
 }
 
@@ -44,7 +50,7 @@ static void write_tables(FILE *f, const EvalReport *r) {
                "-----------:|-------:|--------:|\n");
     for (int i = 0; i < r->n_tasks; i++) {
         const TaskScores *s = &r->tasks[i].s;
-        fprintf(f, "| %-28s | %-17s | %5d | %-17s | %-17s | %10s | %6.3f | %7.1f |\n", task_name(&r->tasks[i]),
+        fprintf(f, "| %-28s | %-17s | %5d | %s | %s | %10s | %6.3f | %7.1f |\n", task_name(&r->tasks[i]),
                 r->tasks[i].task.format, s->n, pm(a, sizeof a, s->acc, s->acc_stderr),
                 pm(b, sizeof b, s->acc_norm, s->acc_norm_stderr), num(c, sizeof c, "%.3f", s->perplexity), s->chance,
                 s->seconds);
@@ -126,7 +132,7 @@ void report_print_compare(const cJSON *d, const cJSON *c) {
         printf("\n| %-28s | %-17s | %-17s | %8s |\n|------------------------------|-------------------|-------------------|---------:|\n",
                "task (acc)", "dense", "compressed", "chance");
     for (const cJSON *it = tasks ? tasks->child : NULL; it; it = it->next)
-        printf("| %-28s | %-17s | %-17s | %8.3f |\n", it->string,
+        printf("| %-28s | %s | %s | %8.3f |\n", it->string,
                pm(a, sizeof a, member(d, "tasks", it->string, "acc"), member(d, "tasks", it->string, "acc_stderr")),
                pm(b, sizeof b, member(c, "tasks", it->string, "acc"), member(c, "tasks", it->string, "acc_stderr")),
                member(c, "tasks", it->string, "chance"));

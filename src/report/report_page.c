@@ -364,21 +364,32 @@ static void evaluations(FILE *f, const Page *p) {
 
 /* --- curves ------------------------------------------------------------------------------------- */
 
-/* the removal methods' importance table as a curve: score per block */
+/* the removal methods' importance table as curves: the score of every block in the first sweep
+ * (greedy runs), and each removed block's score when it was removed (one-shot runs: every block) */
 static void importance_chart(FILE *f, const cJSON *run) {
-    const cJSON *blocks = cJSON_GetObjectItem(run, "blocks");
-    cJSON *x = cJSON_CreateArray(), *y = cJSON_CreateArray();
+    const cJSON *blocks = cJSON_GetObjectItem(run, "blocks"), *first = cJSON_GetObjectItem(run, "first_step_scores");
+    cJSON *x[2] = {cJSON_CreateArray(), cJSON_CreateArray()}, *y[2] = {cJSON_CreateArray(), cJSON_CreateArray()};
+    ChartSeries s[2];
+    int n = 0, k = 0;
+    if (first) {
+        for (const cJSON *v = first->child; v; v = v->next, k++) {
+            cJSON_AddItemToArray(x[n], cJSON_CreateNumber(k));
+            cJSON_AddItemToArray(y[n], cJSON_CreateNumber(v->valuedouble));
+        }
+        s[n] = (ChartSeries){"first sweep", x[n], y[n]};
+        n++;
+    }
     for (const cJSON *b = blocks->child; b; b = b->next) {
-        cJSON_AddItemToArray(x, cJSON_CreateNumber(cJSON_GetObjectItem(b, "block")->valuedouble));
-        cJSON_AddItemToArray(y, cJSON_CreateNumber(cJSON_GetObjectItem(b, "score")->valuedouble));
+        cJSON_AddItemToArray(x[n], cJSON_CreateNumber(cJSON_GetObjectItem(b, "block")->valuedouble));
+        cJSON_AddItemToArray(y[n], cJSON_CreateNumber(cJSON_GetObjectItem(b, "score")->valuedouble));
     }
     const char *metric = str_of(run, "metric") ? str_of(run, "metric") : "score";
+    s[n] = (ChartSeries){first ? "when removed" : metric, x[n], y[n]};
+    n++;
     char title[96];
     snprintf(title, sizeof title, "block importance (%s)", metric);
-    ChartSeries s = {metric, x, y};
-    svg_line_chart(f, title, "block", metric, &s, 1, 460, 260);
-    cJSON_Delete(x);
-    cJSON_Delete(y);
+    svg_line_chart(f, title, "block", metric, s, n, 460, 260);
+    for (int i = 0; i < 2; i++) cJSON_Delete(x[i]), cJSON_Delete(y[i]);
 }
 
 static void curves(FILE *f, const Page *p) {
@@ -509,7 +520,7 @@ char *run_report_html(const cJSON *const *runs, const char *const *names, int n)
     for (int i = 0; i < n; i++) fprintf(f, "%s", i ? ", " : " — "), html_text(f, p.label[i]);
     fprintf(f, "</title>\n<style>%s</style></head>\n<body><main>\n<h1>depthfuse run report</h1>\n<p class=\"lead\">", CSS);
     html_text(f, model ? model : "");
-    fprintf(f, " — %d run%s side by side:", n, n == 1 ? "" : "s");
+    fprintf(f, n == 1 ? " — 1 run:" : " — %d runs side by side:", n);
     for (int i = 0; i < n; i++) fprintf(f, "%s", i ? ", " : " "), html_text(f, p.label[i]);
     fprintf(f, ".</p>\n");
     summary(f, &p);

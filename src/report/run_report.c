@@ -103,6 +103,9 @@ static int check_blocks(const cJSON *run, double L, const char *file) {
         if (!is_int(b, 0, L - 1) || !cJSON_IsString(fate))
             return df_fail("%s: \"block_map\" entries must be {block: 0..%g, fate: string}", file, L - 1);
     }
+    const cJSON *first = cJSON_GetObjectItem(run, "first_step_scores");
+    if (first && !(cJSON_IsArray(first) && all_numbers(first, 0) && cJSON_GetArraySize(first) == (int)L))
+        return df_fail("%s: \"first_step_scores\" must be %g numbers, one per block", file, L);
     const cJSON *imp = cJSON_GetObjectItem(run, "blocks");
     if (imp && !cJSON_IsArray(imp)) return BAD("blocks", "an array of {block, score, rank}");
     for (const cJSON *it = imp ? imp->child : NULL; it; it = it->next)
