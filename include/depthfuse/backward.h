@@ -21,7 +21,7 @@
 /* Receives the gradient of weight w (BW_Q ... BW_DOWN, BW_*_BIAS, BW_ATTN_NORM, BW_MLP_NORM) as the
  * block used it in the forward: g[out*in] row-major ([out] for biases and gains: in = 1). g is
  * scratch, valid during the call only. Called once per weight whose bit (1u << w) is in want, in a
- * fixed order (down, gate, up, mlp norm, o, q, k, v, their biases, attn norm). */
+ * fixed order (down, gate, up, mlp norm, o, o bias, q, k, v, q/k/v biases, attn norm). */
 typedef struct GradSink {
     void (*consume)(struct GradSink *s, int w, const float *g, int out, int in);
     void *ctx;
