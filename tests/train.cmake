@@ -7,3 +7,6 @@ df_test(block_grad_torch 0 $<TARGET_FILE:test_block_grad> models/base-16L 6 ${DF
         ${CMAKE_CURRENT_SOURCE_DIR}/block_grad_torch.py)
 df_test(block_grad_torch_qwen2 0 $<TARGET_FILE:test_block_grad> arch/tiny-qwen2 1 ${DF_PYTHON}
         ${CMAKE_CURRENT_SOURCE_DIR}/block_grad_torch.py)
+# fused group at init == removal (bit for bit), folded == unfolded (1e-5), sharing, nesting, arena
+df_test_exe(test_fused test_fused.c)
+df_test(fused_blocks 0 $<TARGET_FILE:test_fused>)
