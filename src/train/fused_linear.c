@@ -303,6 +303,7 @@ static void fused_consume(GradSink *s, int w, const float *g, int out, int in) {
 
 void fused_block_sink(FusedBlock *fb, GradSink *s) {
     s->consume = fused_consume;
+    s->dest = NULL;
     s->ctx = fb;
     s->want = 1u << BW_ATTN_NORM | 1u << BW_MLP_NORM;
     for (int j = 0; j < FUSE_LINEARS; j++) {
