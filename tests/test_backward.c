@@ -270,6 +270,7 @@ int main(int argc, char **argv) {
     test_attention(1, 19, 6, 2, 4, 1, 1);  /* segments */
     test_attention(1, 600, 4, 1, 16, 0, 0); /* three chunks of 256 rows */
     test_attention(2, 300, 4, 2, 8, 1, 0);
+    test_attention(1, 2048, 2, 1, 16, 0, 0); /* seq 2048: 8 chunks, never a T x T buffer */
     test_swiglu(23, 17);
     test_residual();
     test_fused_linear(24, 20, 6, 5, 2);
