@@ -1,0 +1,28 @@
+# The sanitizer build's test set (label asan): the unit and CLI tests that need no slow reference
+# (no PyTorch/transformers or Node oracle runs, no long layout sweeps), run by tools/test.sh in
+# build-asan (cmake -DDF_SANITIZE=ON). Included by tests/CMakeLists.txt after every area's tests.
+set(DF_ASAN_TESTS
+    h5store_np1 h5store_np2 partition cli_convert cli_outputs
+    tasks loglik_np1 loglik_np2_pipeline loglik_np2_data cli_eval_tasks cli_eval_formats cli_eval_errors cli_eval_share
+    importance_np1 importance_np2 cli_importance cli_importance_greedy
+    reference tied_embeddings load_errors cli_load_errors ops safetensors
+    cli_progress cli_report
+    tok_probes tok_parallel tok_cli
+    ${DF_HARDENING_TESTS})
+get_property(df_all_tests DIRECTORY PROPERTY TESTS)
+foreach(t ${DF_ASAN_TESTS})
+  if(t IN_LIST df_all_tests)
+    set_property(TEST ${t} APPEND PROPERTY LABELS asan)
+  endif()
+endforeach()
+# ASan reports with whole stacks (so the suppressions can tell Open MPI's allocations from ours),
+# Open MPI's plugins kept loaded at exit (named in those stacks), UBSan fatal with a stack
+if(DF_SANITIZE)
+  foreach(t ${df_all_tests})
+    set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT
+      "ASAN_OPTIONS=fast_unwind_on_malloc=0:detect_leaks=1:abort_on_error=0"
+      "LSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/tools/sanitizer.supp:print_suppressions=0"
+      "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1"
+      "OMPI_MCA_mca_base_component_disable_dlclose=1")
+  endforeach()
+endif()
