@@ -20,7 +20,7 @@ endforeach()
 if(DF_SANITIZE)
   foreach(t ${df_all_tests})
     set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT
-      "ASAN_OPTIONS=fast_unwind_on_malloc=0:detect_leaks=1:abort_on_error=0"
+      "ASAN_OPTIONS=fast_unwind_on_malloc=0:malloc_context_size=20:detect_leaks=1"
       "LSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/tools/sanitizer.supp:print_suppressions=0"
       "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1"
       "OMPI_MCA_mca_base_component_disable_dlclose=1")
