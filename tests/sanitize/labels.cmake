@@ -2,12 +2,11 @@
 # (no PyTorch/transformers or Node oracle runs, no long layout sweeps), run by tools/test.sh in
 # build-asan (cmake -DDF_SANITIZE=ON). Included by tests/CMakeLists.txt after every area's tests.
 set(DF_ASAN_TESTS
-    h5store_np1 h5store_np2 partition cli_convert cli_outputs
-    tasks loglik_np1 loglik_np2_pipeline loglik_np2_data cli_eval_tasks cli_eval_formats cli_eval_errors cli_eval_share
-    importance_np1 importance_np2 cli_importance cli_importance_greedy
-    reference tied_embeddings load_errors cli_load_errors ops safetensors
-    cli_progress cli_report
-    tok_probes tok_parallel tok_cli
+    h5store_np1 h5store_np2 partition cli_convert
+    tasks loglik_np1 loglik_np2_pipeline loglik_np2_data
+    importance_np1 importance_np2
+    reference tied_embeddings load_errors ops safetensors
+    tok_probes tok_parallel
     ${DF_HARDENING_TESTS})
 get_property(df_all_tests DIRECTORY PROPERTY TESTS)
 foreach(t ${DF_ASAN_TESTS})
