@@ -9,7 +9,7 @@
 #             writing (exit 77 where mounting is not allowed)
 #   nonfinite a NaN in one weight: --check-tensors names the tensor; without it, evaluation stops
 #             at the first window naming the block (the head for a NaN in the final norm), with no
-#             perplexity printed and no report written
+#             perplexity printed and no report written; importance stops at the first non-finite score
 # Usage: cli_faults.sh CASE MPIEXEC [MPI PREFLAGS...]
 set -eu
 case=$1; mpiexec=$2; shift 2
@@ -138,6 +138,8 @@ PY
     done
     each_rank eval --model "$w/nanhead" $PPL --pipeline 2
     refused_everywhere "non-finite loss (nan) in the head (final norm, lm_head), window 0; stopped" "evaluation, the norm"
+    each_rank importance --model "$w/nan5" --metric bi $CAL --samples 2 --seq-len 32
+    refused_everywhere "bi: non-finite score (nan) of block 5 at step 0; stopped" "importance (bi)"
     each_rank eval --model "$M" $PPL --check-tensors
     [ "$rc" -eq 0 ] || fail "--check-tensors refused the clean model"
     ok "the clean model passes --check-tensors"

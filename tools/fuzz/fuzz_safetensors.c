@@ -1,5 +1,6 @@
 /* safetensors header: input = 4 bytes data length (little endian, at most 1 MiB) + the header JSON;
- * the file is 8-byte header length, header, data. Every tensor the header describes is then read
+ * the file is 8-byte header length, header, data (seeds: small files of every dtype, and the
+ * fixtures' headers). Every tensor the header describes is then read
  * and converted to fp32 as the loader does. */
 #include "depthfuse/safetensors.h"
 #include "fuzz_util.h"
