@@ -20,8 +20,10 @@ static void tile_shape(int M, int N, int *tm, int *tn) {
 
 void gemm_init(void) { openblas_set_num_threads(1); }
 
-void gemm_nt(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C,
-             int ldc) {
+/* C[M,N] = alpha op(A) op(B) + beta C, tile by tile; a tile's rows of op(A) start at row m0 of A
+ * (not transposed) or column m0 (transposed), likewise for B's columns */
+static void gemm_tiled(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                       int ldb, float beta, float *C, int ldc) {
     static int serial_blas = 0;
     if (!serial_blas) { /* before the first parallel region; also for programs that skip df_startup_checks */
         gemm_init();
@@ -34,7 +36,23 @@ void gemm_nt(int M, int N, int K, float alpha, const float *A, int lda, const fl
     for (int t = 0; t < tm * tn; t++) {
         const int m0 = (t / tn) * bm, n0 = (t % tn) * bn;
         const int mm = M - m0 < bm ? M - m0 : bm, nn = N - n0 < bn ? N - n0 : bn;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mm, nn, K, alpha, A + (size_t)m0 * lda, lda,
-                    B + (size_t)n0 * ldb, ldb, beta, C + (size_t)m0 * ldc + n0, ldc);
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, mm, nn, K, alpha,
+                    ta ? A + m0 : A + (size_t)m0 * lda, lda, tb ? B + (size_t)n0 * ldb : B + n0, ldb, beta,
+                    C + (size_t)m0 * ldc + n0, ldc);
     }
+}
+
+void gemm_nt(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C,
+             int ldc) {
+    gemm_tiled(0, 1, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void gemm_nn(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C,
+             int ldc) {
+    gemm_tiled(0, 0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void gemm_tn(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C,
+             int ldc) {
+    gemm_tiled(1, 0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
