@@ -40,6 +40,7 @@ typedef struct {
     double ridge;      /* lambda = ridge x the mean eigenvalue of the Gram matrix (default 10) */
     int wo_comp;       /* compensate o_proj for the pruned heads (ridge solution at head granularity) */
     int dense_inputs;  /* calibration inputs of each group from the dense model, not the compressed prefix */
+    int head_score_exact; /* heads scored by || att_h W_O,h^T || instead of the notes' per-dimension formula */
     SolverKind solver;
     int nb;            /* ScaLAPACK block size */
     int tokens_per_mb; /* calibration tokens per forward batch */

@@ -155,7 +155,9 @@ double dist_gram(DistMat *G, const float *A, int lda, const int *acols, int m, c
     int *scount = df_calloc((size_t)size, sizeof(int)), *sdispl = df_calloc((size_t)size, sizeof(int));
     int *rcount = df_calloc((size_t)size, sizeof(int)), *rdispl = df_calloc((size_t)size, sizeof(int));
     double *sendbuf = df_malloc(sizeof(double) * (size_t)m * W);
-    double *recvbuf = df_malloc(sizeof(double) * ((size_t)G->lr * W * size + 1));
+    /* a panel holds at most W / (nb pc) + 1 column blocks of one process column */
+    const long maxcols = g->scalapack && (long)(W / ((long)nb * pc) + 1) * nb < W ? (long)(W / ((long)nb * pc) + 1) * nb : W;
+    double *recvbuf = df_malloc(sizeof(double) * ((size_t)G->lr * maxcols * size + 1));
     double flops = 0;
     memset(G->a, 0, sizeof(double) * (size_t)G->lr * G->lc);
     for (int j0 = 0; j0 < p; j0 += W) {

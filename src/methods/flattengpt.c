@@ -5,7 +5,8 @@
  *   per merged group G, in model order (the residual stream of this rank's windows is carried from
  *   group to group: through the compressed prefix, or the dense model with dense_inputs):
  *     heads     the flattened block on G's input: each head's output contribution
- *               f_h = mean_t || att_h(t) * ||W_O columns of h|| ||, summed over the query heads of
+ *               f_h = mean_t || att_h(t) * ||W_O columns of h|| || (the notes' formula), or with
+ *               head_score_exact mean_t || att_h(t) W_O,h^T ||, summed over the query heads of
  *               each KV group; the top n_kv groups are kept (a uniform GQA layout)
  *     W_O       (wo_comp) Z = the heads' outputs, lambda_o = ridge tr(Z^T Z) / cols:
  *               W_O' = (Z_K^T Z_K + lambda_o I)^-1 (Z_K^T Z W_O + lambda_o W_O[K])
@@ -18,6 +19,7 @@
  * given layout and equal to rounding across layouts. */
 #include "depthfuse/flattengpt.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +136,9 @@ static int cosine_matrix(double *S, const Model *m, Stream *s) {
 typedef struct {
     const ModelConfig *cw;
     const float *won; /* [gQ] norm of each o_proj column */
+    int exact;        /* score by the exact output norm (o_proj applied per head) */
+    const float *wo;  /* [H, gQ] o_proj */
+    float *out;       /* [tokens of a batch, H] scratch */
     double *score;    /* [g nh] */
     double ztrace;    /* sum of squares of the heads' outputs */
     float *z, *yatt;  /* wo_comp: [tokens, gQ] head outputs and [tokens, H] attention outputs */
@@ -145,9 +150,23 @@ static void head_batch(void *ctx, int i0, int nb, const BlockActs *a, const floa
     HeadPass *p = ctx;
     const int nh = p->cw->n_heads, hd = p->cw->head_dim, Q = nh * hd, H = p->H;
     const size_t N = (size_t)nb * p->T;
+    if (p->exact) { /* || att_h(t) W_O,h^T ||: the vector head h adds to the residual stream */
+        for (int h = 0; h < nh; h++) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, H, hd, 1.0f, a->att + h * hd, Q,
+                        p->wo + h * hd, Q, 0.0f, p->out, H);
+            double sum = 0;
+#pragma omp parallel for reduction(+ : sum)
+            for (size_t n = 0; n < N; n++) {
+                double q = 0;
+                for (int k = 0; k < H; k++) q += (double)p->out[n * H + k] * p->out[n * H + k];
+                sum += sqrt(q);
+            }
+            p->score[h] += sum;
+        }
+    }
     for (size_t n = 0; n < N; n++) {
         const float *att = a->att + n * Q;
-        for (int h = 0; h < nh; h++) {
+        for (int h = 0; h < nh && !p->exact; h++) {
             double q = 0;
             for (int d = 0; d < hd; d++) {
                 const double v = (double)att[h * hd + d] * p->won[h * hd + d];
@@ -253,6 +272,9 @@ static int flatten_group(Block **out, FlattenGroup *G, const Model *m, Stream *s
         for (int k = 0; k < gQ; k++) won[k] += wide->w[BW_O][(size_t)r * gQ + k] * wide->w[BW_O][(size_t)r * gQ + k];
     for (int k = 0; k < gQ; k++) won[k] = sqrtf(won[k]);
     hp.won = won;
+    hp.exact = o->head_score_exact;
+    hp.wo = wide->w[BW_O];
+    if (hp.exact) hp.out = df_alloc_floats((size_t)s->bw * s->T * H);
     hp.score = df_calloc((size_t)cw.n_heads + 1, sizeof(double));
     if (o->wo_comp) {
         hp.z = df_alloc_floats((size_t)(N ? N : 1) * gQ);
@@ -287,6 +309,7 @@ static int flatten_group(Block **out, FlattenGroup *G, const Model *m, Stream *s
     }
     free(hp.z);
     free(hp.yatt);
+    free(hp.out);
     free(hp.score);
     free(kv_score);
     free(won);
@@ -424,6 +447,7 @@ cJSON *flattengpt_json(const FlattenResult *r, const ModelConfig *c, const Flatt
     cJSON_AddBoolToObject(j, "wo_compensation", o->wo_comp);
     cJSON_AddStringToObject(j, "calibration_inputs", o->dense_inputs ? "dense" : "compressed");
     cJSON_AddStringToObject(j, "solver", solver_name(o->solver));
+    cJSON_AddStringToObject(j, "head_score", o->head_score_exact ? "output" : "notes");
     cJSON *cos = cJSON_AddArrayToObject(j, "cosine");
     for (int i = 0; i < r->L; i++) {
         cJSON *row = cJSON_CreateArray();
