@@ -155,8 +155,9 @@ double dist_gram(DistMat *G, const float *A, int lda, const int *acols, int m, c
     int *scount = df_calloc((size_t)size, sizeof(int)), *sdispl = df_calloc((size_t)size, sizeof(int));
     int *rcount = df_calloc((size_t)size, sizeof(int)), *rdispl = df_calloc((size_t)size, sizeof(int));
     double *sendbuf = df_malloc(sizeof(double) * (size_t)m * W);
-    /* a panel holds at most W / (nb pc) + 1 column blocks of one process column */
-    const long maxcols = g->scalapack && (long)(W / ((long)nb * pc) + 1) * nb < W ? (long)(W / ((long)nb * pc) + 1) * nb : W;
+    /* panels start at multiples of W, a multiple of nb pc (or all of p): a process column owns at
+     * most ceil(W / (nb pc)) of a panel's column blocks */
+    const long maxcols = g->scalapack ? (W + (long)nb * pc - 1) / ((long)nb * pc) * nb : W;
     double *recvbuf = df_malloc(sizeof(double) * ((size_t)G->lr * maxcols * size + 1));
     double flops = 0;
     memset(G->a, 0, sizeof(double) * (size_t)G->lr * G->lc);
