@@ -12,7 +12,7 @@
 int compress_flattengpt(int argc, char **argv) {
     CompressArgs a = COMPRESS_ARGS_DEFAULT;
     CalibArgs ca = {NULL, 32, 256, 0};
-    const char *solver = "auto", *inputs = "compressed", *head_score = "notes";
+    const char *solver = "auto", *inputs = "compressed", *head_score = "notes", *similarity = "inputs";
     FlattenOpts o = {.ridge = 10, .nb = 64};
     const ArgSpec spec[] = {
         COMPRESS_ARG_SPECS(a),
@@ -24,6 +24,7 @@ int compress_flattengpt(int argc, char **argv) {
         {"--wo-comp", ARG_FLAG, &o.wo_comp, NULL, "also compensate o_proj for the pruned heads (ridge solution per head)", 0},
         {"--inputs", ARG_STR, &inputs, "compressed|dense", "calibration inputs of each group: through the already compressed prefix (default) or the dense model", 0},
         {"--head-score", ARG_STR, &head_score, "notes|output", "head importance: the notes' formula (value outputs scaled by o_proj column norms) or the norm of each head's actual output (default notes)", 0},
+        {"--similarity", ARG_STR, &similarity, "inputs|span", "a group's score: cos(its first block's input, its last block's input) (default) or (.., its last block's output)", 0},
         {"--solver", ARG_STR, &solver, "auto|lapack|scalapack", "Cholesky and solves: LAPACK on rank 0, ScaLAPACK on every rank, or by size (default auto)", 0},
         {"--block-size", ARG_INT, &o.nb, "NB", "ScaLAPACK block size (default 64)", 0},
         {0}};
@@ -45,6 +46,11 @@ int compress_flattengpt(int argc, char **argv) {
         return 1;
     }
     o.head_score_exact = !strcmp(head_score, "output");
+    if (strcmp(similarity, "inputs") && strcmp(similarity, "span")) {
+        df_fail("depthfuse compress: --similarity must be inputs or span, not '%s'", similarity);
+        return 1;
+    }
+    o.span = !strcmp(similarity, "span");
     if (!(o.ridge >= 0) || o.nb < 1) {
         df_fail("depthfuse compress: --ridge must be >= 0 and --block-size >= 1");
         return 1;

@@ -1,7 +1,8 @@
 /* FlattenGPT (include/depthfuse/flattengpt.h). The run:
  *   cosine   the dense model over this rank's calibration windows, keeping every block's input of
- *            a batch; S[i][j] = mean over tokens of cos(input i, input j), summed in rank order
- *   groups   flatten_choose_groups on S
+ *            a batch (and the last block's output); S[i][j] = mean over tokens of cos(state i,
+ *            state j), state i = the input of block i (state L: the output), summed in rank order
+ *   groups   flatten_choose_groups on S (a group [a..c] scores S[a][c], or S[a][c+1] with span)
  *   per merged group G, in model order (the residual stream of this rank's windows is carried from
  *   group to group: through the compressed prefix, or the dense model with dense_inputs):
  *     heads     the flattened block on G's input: each head's output contribution
@@ -85,50 +86,49 @@ static long long stream_tokens(const Stream *s) { return (long long)s->nw * s->T
 
 /* ---- cosine matrix of block inputs ---- */
 
-static int cosine_matrix(double *S, const Model *m, Stream *s) {
-    const int L = m->cfg.n_layers, H = s->H;
+/* S[(L+1)^2]: the states are the inputs of blocks 0..L-1 and the output of block L-1 */
+static void cosine_matrix(double *S, const Model *m, Stream *s) {
+    const int L = m->cfg.n_layers, H = s->H, ns = L + 1;
     const size_t win = (size_t)s->T * H;
-    memset(S, 0, sizeof(double) * (size_t)L * L);
-    float *ins = df_alloc_floats((size_t)L * s->bw * win);
-    double *norm = df_malloc(sizeof(double) * (size_t)L);
+    memset(S, 0, sizeof(double) * (size_t)ns * ns);
+    float *ins = df_alloc_floats((size_t)ns * s->bw * win);
+    double *norm = df_malloc(sizeof(double) * (size_t)ns);
     BlockActs a;
     block_acts_init(&a, &m->cfg, s->bw, s->T, 0);
-    float *x = df_alloc_floats((size_t)s->bw * win);
     for (int i0 = 0; i0 < s->nw; i0 += s->bw) {
         const int nb = s->nw - i0 < s->bw ? s->nw - i0 : s->bw;
         const size_t n = (size_t)nb * win;
-        memcpy(x, s->x + (size_t)i0 * win, sizeof(float) * n);
+        memcpy(ins, s->x + (size_t)i0 * win, sizeof(float) * n);
         for (int l = 0; l < L; l++) {
-            memcpy(ins + (size_t)l * s->bw * win, x, sizeof(float) * n);
+            float *x = ins + (size_t)(l + 1) * s->bw * win;
+            memcpy(x, ins + (size_t)l * s->bw * win, sizeof(float) * n);
             block_forward(x, &a, m->blocks[l], &m->cfg, &s->rope, nb, s->T);
         }
         for (long long tk = 0; tk < (long long)nb * s->T; tk++) {
-            for (int l = 0; l < L; l++) {
+            for (int l = 0; l < ns; l++) {
                 const float *u = ins + (size_t)l * s->bw * win + (size_t)tk * H;
                 double q = 0;
                 for (int k = 0; k < H; k++) q += (double)u[k] * u[k];
                 norm[l] = sqrt(q) + 1e-30;
             }
 #pragma omp parallel for schedule(dynamic)
-            for (int i = 0; i < L; i++) {
+            for (int i = 0; i < ns; i++) {
                 const float *u = ins + (size_t)i * s->bw * win + (size_t)tk * H;
-                for (int j = i + 1; j < L; j++) {
+                for (int j = i + 1; j < ns; j++) {
                     const float *v = ins + (size_t)j * s->bw * win + (size_t)tk * H;
                     double d = 0;
                     for (int k = 0; k < H; k++) d += (double)u[k] * v[k];
-                    S[(size_t)i * L + j] += d / (norm[i] * norm[j]);
+                    S[(size_t)i * ns + j] += d / (norm[i] * norm[j]);
                 }
             }
         }
     }
-    free(x);
     free(ins);
     free(norm);
     block_acts_free(&a);
-    dist_sum_fixed(S, L * L);
+    dist_sum_fixed(S, ns * ns);
     const double tokens = (double)s->cal->n * s->T;
-    for (size_t i = 0; i < (size_t)L * L; i++) S[i] /= tokens;
-    return 0;
+    for (size_t i = 0; i < (size_t)ns * ns; i++) S[i] /= tokens;
 }
 
 /* ---- heads ---- */
@@ -371,7 +371,7 @@ int flattengpt_run(FlattenResult *r, Model *out, const Topology *t, const Model 
     if (t->P != 1)
         return df_fail("flattengpt runs data-parallel only (--pipeline 1): every rank holds the model and its windows");
     r->L = L;
-    r->S = df_calloc((size_t)L * L, sizeof(double));
+    r->S = df_calloc((size_t)(L + 1) * (L + 1), sizeof(double));
     Stream s;
     stream_init(&s, t, m, cal, o->tokens_per_mb);
     double t0 = df_now();
@@ -379,7 +379,7 @@ int flattengpt_run(FlattenResult *r, Model *out, const Topology *t, const Model 
     r->seconds_cosine = df_now() - t0;
     r->n_groups = L - merges;
     r->first = df_malloc(sizeof(int) * (size_t)L);
-    flatten_choose_groups(r->S, L, merges, r->first);
+    flatten_choose_groups(r->S, L, merges, o->span, r->first);
     r->merged = df_calloc((size_t)r->n_groups, sizeof(FlattenGroup));
     for (int k = 0; k < r->n_groups; k++) {
         const int a = r->first[k], e = k + 1 < r->n_groups ? r->first[k + 1] : L;
@@ -387,7 +387,7 @@ int flattengpt_run(FlattenResult *r, Model *out, const Topology *t, const Model 
         FlattenGroup *G = &r->merged[r->n_merged++];
         G->first = a;
         G->n = e - a;
-        G->cos = r->S[(size_t)a * L + e - 1];
+        G->cos = r->S[(size_t)a * (L + 1) + e - 1 + o->span];
     }
     /* the output: one block per group, the merged ones replaced as they are made */
     model_select_blocks(out, m, r->first, r->n_groups);
@@ -449,9 +449,11 @@ cJSON *flattengpt_json(const FlattenResult *r, const ModelConfig *c, const Flatt
     cJSON_AddStringToObject(j, "solver", solver_name(o->solver));
     cJSON_AddStringToObject(j, "head_score", o->head_score_exact ? "output" : "notes");
     cJSON *cos = cJSON_AddArrayToObject(j, "cosine");
-    for (int i = 0; i < r->L; i++) {
+    cJSON_AddStringToObject(j, "similarity", o->span ? "span" : "inputs");
+    for (int i = 0; i <= r->L; i++) {
         cJSON *row = cJSON_CreateArray();
-        for (int k = 0; k < r->L; k++) cJSON_AddItemToArray(row, cJSON_CreateNumber(k > i ? r->S[(size_t)i * r->L + k] : k == i));
+        for (int k = 0; k <= r->L; k++)
+            cJSON_AddItemToArray(row, cJSON_CreateNumber(k > i ? r->S[(size_t)i * (r->L + 1) + k] : k == i));
         cJSON_AddItemToArray(cos, row);
     }
     cJSON *groups = cJSON_AddArrayToObject(j, "groups");
