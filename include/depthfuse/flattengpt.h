@@ -43,6 +43,7 @@ typedef struct {
     int wo_comp;       /* compensate o_proj for the pruned heads (ridge solution at head granularity) */
     int dense_inputs;  /* calibration inputs of each group from the dense model, not the compressed prefix */
     int head_score_exact; /* heads scored by || att_h W_O,h^T || instead of the notes' per-dimension formula */
+    int block_target;  /* W_D refit to the unpruned flattened block's output, not the wide MLP's alone */
     int span;          /* groups scored by cos(first input, last output) instead of cos(first input, last input) */
     SolverKind solver;
     int nb;            /* ScaLAPACK block size */

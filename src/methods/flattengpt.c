@@ -15,7 +15,10 @@
  *               (fp64, distributed), lambda = ridge tr(C) / n, leverage s_i = 1 - lambda [(C +
  *               lambda I)^-1]_ii; the top I channels K are kept and
  *               W_D' = (psi_K^T psi_K + lambda I)^-1 (psi_K^T psi W_D + lambda W_D[K])
- *               (notes B.5, Lemma 3.1: the same formula, with S_K^T C S_K formed from psi_K)
+ *               (notes B.5, Lemma 3.1: the same formula, with S_K^T C S_K formed from psi_K);
+ *               with block_target, psi W_D is replaced by what the MLP must add to the pruned
+ *               attention's output to give the unpruned flattened block's output (our extension:
+ *               the MLP also absorbs the head pruning's error)
  * Every matrix that depends on the data is reduced in rank order, so a run is reproducible at a
  * given layout and equal to rounding across layouts. */
 #include "depthfuse/flattengpt.h"
@@ -142,6 +145,7 @@ typedef struct {
     double *score;    /* [g nh] */
     double ztrace;    /* sum of squares of the heads' outputs */
     float *z, *yatt;  /* wo_comp: [tokens, gQ] head outputs and [tokens, H] attention outputs */
+    float *yblock;    /* block target: [tokens, H] the flattened block's output */
     const float *o_bias;
     int T, H;
 } HeadPass;
@@ -176,8 +180,9 @@ static void head_batch(void *ctx, int i0, int nb, const BlockActs *a, const floa
         }
         for (int k = 0; k < Q; k++) p->ztrace += (double)att[k] * att[k];
     }
-    if (!p->z) return;
     const size_t t0 = (size_t)i0 * p->T;
+    if (p->yblock) memcpy(p->yblock + t0 * H, out, sizeof(float) * N * H);
+    if (!p->z) return;
     memcpy(p->z + t0 * Q, a->att, sizeof(float) * N * Q);
     for (size_t n = 0; n < N * H; n++) /* h - x_in = att W_O^T + o_bias */
         p->yatt[t0 * H + n] = a->h[n] - a->x_in[n] - (p->o_bias ? p->o_bias[n % H] : 0.0f);
@@ -237,14 +242,20 @@ static int ridge_solve(float *out, const SolveGrid *g, const float *X, int ldx, 
 
 typedef struct {
     int T, n, H;
-    float *psi, *y; /* [tokens, n] intermediate activations, [tokens, H] MLP outputs */
+    float *psi, *y;       /* [tokens, n] intermediate activations, [tokens, H] the regression target */
+    const float *yblock;  /* block target: the unpruned flattened block's output (NULL: the MLP's) */
 } MlpPass;
 
 static void mlp_batch(void *ctx, int i0, int nb, const BlockActs *a, const float *out) {
     MlpPass *p = ctx;
     const size_t t0 = (size_t)i0 * p->T, N = (size_t)nb * p->T;
     memcpy(p->psi + t0 * p->n, a->s, sizeof(float) * N * p->n);
-    memcpy(p->y + t0 * p->H, a->tmp, sizeof(float) * N * p->H); /* tmp = s W_D^T, the MLP's output */
+    if (!p->yblock) {
+        memcpy(p->y + t0 * p->H, a->tmp, sizeof(float) * N * p->H); /* tmp = s W_D^T, the MLP's output */
+        return;
+    }
+    /* what the MLP must add after the pruned attention (a->h) to give the unpruned block's output */
+    for (size_t i = 0; i < N * p->H; i++) p->y[t0 * p->H + i] = p->yblock[t0 * p->H + i] - a->h[i];
 }
 
 static double sum_squares(const float *x, size_t n) {
@@ -280,6 +291,7 @@ static int flatten_group(Block **out, FlattenGroup *G, const Model *m, Stream *s
         hp.z = df_alloc_floats((size_t)(N ? N : 1) * gQ);
         hp.yatt = df_alloc_floats((size_t)(N ? N : 1) * H);
     }
+    if (o->block_target) hp.yblock = df_alloc_floats((size_t)(N ? N : 1) * H);
     stream_run(s, wide, &cw, 0, head_batch, &hp);
     hp.score[cw.n_heads] = hp.ztrace;
     dist_sum_fixed(hp.score, cw.n_heads + 1);
@@ -321,7 +333,7 @@ static int flatten_group(Block **out, FlattenGroup *G, const Model *m, Stream *s
     cm.n_kv_heads = c->n_kv_heads;
 
     /* channels */
-    MlpPass mp = {.T = s->T, .n = n, .H = H};
+    MlpPass mp = {.T = s->T, .n = n, .H = H, .yblock = hp.yblock};
     if (rc == 0) {
         mp.psi = df_alloc_floats((size_t)(N ? N : 1) * n);
         mp.y = df_alloc_floats((size_t)(N ? N : 1) * H);
@@ -355,6 +367,7 @@ static int flatten_group(Block **out, FlattenGroup *G, const Model *m, Stream *s
     }
     free(mp.psi);
     free(mp.y);
+    free(hp.yblock);
     block_release(mixed);
     solve_grid_free(&grid);
     G->seconds = df_now() - t0;
@@ -448,6 +461,7 @@ cJSON *flattengpt_json(const FlattenResult *r, const ModelConfig *c, const Flatt
     cJSON_AddStringToObject(j, "calibration_inputs", o->dense_inputs ? "dense" : "compressed");
     cJSON_AddStringToObject(j, "solver", solver_name(o->solver));
     cJSON_AddStringToObject(j, "head_score", o->head_score_exact ? "output" : "notes");
+    cJSON_AddStringToObject(j, "mlp_target", o->block_target ? "block" : "mlp");
     cJSON *cos = cJSON_AddArrayToObject(j, "cosine");
     cJSON_AddStringToObject(j, "similarity", o->span ? "span" : "inputs");
     for (int i = 0; i <= r->L; i++) {
