@@ -111,10 +111,11 @@ static void check_parallel(const char *dir, int first, int g) {
     model_free(&m);
 }
 
-/* the literal rule: groups as rows/columns of a shrinking matrix */
-static void literal_groups(const double *S0, int L, int merges, int *first) {
+/* the literal rule: groups as rows/columns of a shrinking matrix M[i][j] = S[i][j + span] */
+static void literal_groups(const double *S0, int L, int merges, int span, int *first) {
     double *S = df_malloc(sizeof(double) * (size_t)L * L);
-    memcpy(S, S0, sizeof(double) * (size_t)L * L);
+    for (int i = 0; i < L; i++)
+        for (int j = 0; j < L; j++) S[(size_t)i * L + j] = S0[(size_t)i * (L + 1) + j + span];
     int n = L;
     for (int i = 0; i < L; i++) first[i] = i;
     for (int step = 0; step < merges; step++) {
@@ -138,26 +139,26 @@ static void literal_groups(const double *S0, int L, int merges, int *first) {
 
 static void check_groups(void) {
     uint64_t seed = 11;
-    for (int trial = 0; trial < 200; trial++) {
-        const int L = 3 + trial % 14, merges = 1 + (int)(df_rng_below(&seed, (uint64_t)L - 1));
-        double *S = df_calloc((size_t)L * L, sizeof(double));
-        for (int i = 0; i < L; i++)
-            for (int j = i + 1; j < L; j++) S[(size_t)i * L + j] = frand(&seed);
+    for (int trial = 0; trial < 400; trial++) {
+        const int L = 3 + trial % 14, merges = 1 + (int)(df_rng_below(&seed, (uint64_t)L - 1)), span = trial % 2;
+        double *S = df_calloc((size_t)(L + 1) * (L + 1), sizeof(double));
+        for (int i = 0; i <= L; i++)
+            for (int j = i + 1; j <= L; j++) S[(size_t)i * (L + 1) + j] = frand(&seed);
         int *a = df_malloc(sizeof(int) * (size_t)L), *b = df_malloc(sizeof(int) * (size_t)L);
-        flatten_choose_groups(S, L, merges, a);
-        literal_groups(S, L, merges, b);
+        flatten_choose_groups(S, L, merges, span, a);
+        literal_groups(S, L, merges, span, b);
         int same = 1;
         for (int k = 0; k < L - merges; k++) same &= a[k] == b[k];
-        CHECK(same, "trial %d (L %d, %d merges): grouping differs from the literal rule", trial, L, merges);
+        CHECK(same, "trial %d (L %d, %d merges, span %d): grouping differs from the literal rule", trial, L, merges, span);
         free(S);
         free(a);
         free(b);
     }
-    /* a hand case: S[1][2] largest, then the group [1..2] joins [3] (S[1][3] beats S[0][1]) */
-    double S[16] = {0};
-    S[0 * 4 + 1] = 0.5, S[1 * 4 + 2] = 0.9, S[2 * 4 + 3] = 0.2, S[1 * 4 + 3] = 0.8, S[0 * 4 + 2] = 0.1;
+    /* a hand case (L 4, inputs): S[1][2] largest, then the group [1..2] joins [3] (S[1][3] beats S[0][1]) */
+    double S[25] = {0};
+    S[0 * 5 + 1] = 0.5, S[1 * 5 + 2] = 0.9, S[2 * 5 + 3] = 0.2, S[1 * 5 + 3] = 0.8, S[0 * 5 + 2] = 0.1;
     int f[4];
-    flatten_choose_groups(S, 4, 2, f);
+    flatten_choose_groups(S, 4, 2, 0, f);
     CHECK(f[0] == 0 && f[1] == 1, "hand case: groups start at %d, %d (want 0, 1)", f[0], f[1]);
 }
 

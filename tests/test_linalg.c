@@ -1,6 +1,7 @@
 /* The distributed Gram matrices and SPD solves (include/depthfuse/linalg.h), at any -np:
  *   - dist_gram over every rank's rows equals A^T B computed here from every rank's data (the data
- *     are regenerated from each rank's seed), column subsets and ragged panels included;
+ *     are regenerated from each rank's seed), column subsets and ragged panels included, and A^T A's
+ *     lower triangle;
  *   - ScaLAPACK and LAPACK give the same inverse diagonal and ridge solutions to 1e-8 relative, on
  *     the Gram matrix of the 2 x 512 flattened MLP channels of base-16L blocks 3-4 and on a
  *     synthetic SPD matrix whose size is no multiple of the block; the solution solves the system;
@@ -60,6 +61,27 @@ static void check_gram(SolverKind kind) {
     }
     const double e = rel_max(got, want, (size_t)m * p);
     CHECK(e < 1e-12, "%s Gram: relative error %.2e", solver_name(kind), e);
+    /* one operand: the lower triangle of A^T A */
+    DistMat S;
+    distmat_init(&S, &g, m, m);
+    dist_gram(&S, A, lda, acols, m, A, lda, acols, m, rows_of(g_rank));
+    double *sym = df_malloc(sizeof(double) * m * m), es = 0, ms = 0;
+    distmat_allgather(sym, &S);
+    for (int j = 0; j < m; j++)
+        for (int i = j; i < m; i++) {
+            double r = 0;
+            for (int q = 0; q < g_size; q++) {
+                float *Aq = df_malloc(sizeof(float) * (size_t)rows_of(q) * lda);
+                rank_data(Aq, q, lda, 1);
+                for (int t = 0; t < rows_of(q); t++) r += (double)Aq[(size_t)t * lda + acols[i]] * Aq[(size_t)t * lda + acols[j]];
+                free(Aq);
+            }
+            es = fmax(es, fabs(sym[(size_t)j * m + i] - r));
+            ms = fmax(ms, fabs(r));
+        }
+    CHECK(es / ms < 1e-12, "%s symmetric Gram: relative error %.2e in the lower triangle", solver_name(kind), es / ms);
+    free(sym);
+    distmat_free(&S);
     free(A);
     free(B);
     free(got);

@@ -29,10 +29,12 @@ Block *flatten_keep_heads(const ModelConfig *cw, const Block *w, const int *keep
 /* the block with only MLP channels keep[I] (ascending) of a wide MLP, down_proj = down[H, I] */
 Block *flatten_keep_channels(const ModelConfig *cm, const Block *w, const int *keep, int I, const float *down);
 
-/* Greedy grouping (notes B.4): start from single blocks; merges times join the adjacent groups
- * A = [a..b], B = [b+1..c] of the highest S[a * L + c] (the first on ties), which is the rule
- * "delete column l-1 and row l" of the cosine matrix. first[L - merges] = each group's first block. */
-void flatten_choose_groups(const double *S, int L, int merges, int *first);
+/* Greedy grouping (notes B.4) on S[(L+1) x (L+1)], the cosine of states 0..L (state i: the input
+ * of block i; state L: the last block's output): start from single blocks; merges times join the
+ * adjacent groups A = [a..b], B = [b+1..c] of the highest S[a][c + span] (the first on ties). span 0
+ * compares the first block's input with the last one's (the notes' reading of "delete column l-1
+ * and row l"); span 1 with the last one's output. first[L - merges] = each group's first block. */
+void flatten_choose_groups(const double *S, int L, int merges, int span, int *first);
 
 /* ---- the method (flattengpt.c) ---- */
 
@@ -40,6 +42,9 @@ typedef struct {
     double ridge;      /* lambda = ridge x the mean eigenvalue of the Gram matrix (default 10) */
     int wo_comp;       /* compensate o_proj for the pruned heads (ridge solution at head granularity) */
     int dense_inputs;  /* calibration inputs of each group from the dense model, not the compressed prefix */
+    int head_score_exact; /* heads scored by || att_h W_O,h^T || instead of the notes' per-dimension formula */
+    int block_target;  /* W_D refit to the unpruned flattened block's output, not the wide MLP's alone */
+    int span;          /* groups scored by cos(first input, last output) instead of cos(first input, last input) */
     SolverKind solver;
     int nb;            /* ScaLAPACK block size */
     int tokens_per_mb; /* calibration tokens per forward batch */
@@ -55,7 +60,7 @@ typedef struct {
 
 typedef struct {
     int L, n_groups, n_merged;
-    double *S;            /* [L, L] mean cosine of block inputs (i < j) */
+    double *S;            /* [L+1, L+1] mean cosine of the states (block inputs, then the output; i < j) */
     int *first;           /* [n_groups] */
     FlattenGroup *merged; /* [n_merged], in model order */
     double seconds_cosine, seconds_groups;

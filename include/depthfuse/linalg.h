@@ -51,7 +51,9 @@ void distmat_allgather(double *full, const DistMat *M);
 
 /* G[m, p] = sum over this rank's N rows of A[:, acols]^T B[:, bcols] (fp64), summed over ranks in
  * fixed order. A: [N, lda] row-major fp32 with the m columns acols (NULL: 0..m-1); B likewise.
- * G must be initialised as m x p; it is overwritten. Returns the fp64 flops of this rank. */
+ * G must be initialised as m x p; it is overwritten. A Gram matrix of one operand (A == B, the same
+ * columns) gets its lower triangle only (the strict upper one partly zero), which is what the 'L'
+ * factorisations below read: half the flops. Returns the fp64 flops of this rank. */
 double dist_gram(DistMat *G, const float *A, int lda, const int *acols, int m, const float *B, int ldb,
                  const int *bcols, int p, long long N);
 

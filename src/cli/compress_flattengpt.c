@@ -12,7 +12,7 @@
 int compress_flattengpt(int argc, char **argv) {
     CompressArgs a = COMPRESS_ARGS_DEFAULT;
     CalibArgs ca = {NULL, 32, 256, 0};
-    const char *solver = "auto", *inputs = "compressed";
+    const char *solver = "auto", *inputs = "compressed", *head_score = "notes", *similarity = "inputs", *target = "mlp";
     FlattenOpts o = {.ridge = 10, .nb = 64};
     const ArgSpec spec[] = {
         COMPRESS_ARG_SPECS(a),
@@ -23,6 +23,9 @@ int compress_flattengpt(int argc, char **argv) {
         {"--ridge", ARG_DOUBLE, &o.ridge, "R", "ridge lambda = R x the mean eigenvalue of each Gram matrix (default 10)", 0},
         {"--wo-comp", ARG_FLAG, &o.wo_comp, NULL, "also compensate o_proj for the pruned heads (ridge solution per head)", 0},
         {"--inputs", ARG_STR, &inputs, "compressed|dense", "calibration inputs of each group: through the already compressed prefix (default) or the dense model", 0},
+        {"--head-score", ARG_STR, &head_score, "notes|output", "head importance: the notes' formula (value outputs scaled by o_proj column norms) or the norm of each head's actual output (default notes)", 0},
+        {"--similarity", ARG_STR, &similarity, "inputs|span", "a group's score: cos(its first block's input, its last block's input) (default) or (.., its last block's output)", 0},
+        {"--mlp-target", ARG_STR, &target, "mlp|block", "down_proj refit to the flattened MLP's output (default) or to the unpruned flattened block's, absorbing the head pruning's error", 0},
         {"--solver", ARG_STR, &solver, "auto|lapack|scalapack", "Cholesky and solves: LAPACK on rank 0, ScaLAPACK on every rank, or by size (default auto)", 0},
         {"--block-size", ARG_INT, &o.nb, "NB", "ScaLAPACK block size (default 64)", 0},
         {0}};
@@ -39,6 +42,21 @@ int compress_flattengpt(int argc, char **argv) {
         return 1;
     }
     o.dense_inputs = !strcmp(inputs, "dense");
+    if (strcmp(head_score, "notes") && strcmp(head_score, "output")) {
+        df_fail("depthfuse compress: --head-score must be notes or output, not '%s'", head_score);
+        return 1;
+    }
+    o.head_score_exact = !strcmp(head_score, "output");
+    if (strcmp(similarity, "inputs") && strcmp(similarity, "span")) {
+        df_fail("depthfuse compress: --similarity must be inputs or span, not '%s'", similarity);
+        return 1;
+    }
+    o.span = !strcmp(similarity, "span");
+    if (strcmp(target, "mlp") && strcmp(target, "block")) {
+        df_fail("depthfuse compress: --mlp-target must be mlp or block, not '%s'", target);
+        return 1;
+    }
+    o.block_target = !strcmp(target, "block");
     if (!(o.ridge >= 0) || o.nb < 1) {
         df_fail("depthfuse compress: --ridge must be >= 0 and --block-size >= 1");
         return 1;

@@ -155,11 +155,15 @@ double dist_gram(DistMat *G, const float *A, int lda, const int *acols, int m, c
     int *scount = df_calloc((size_t)size, sizeof(int)), *sdispl = df_calloc((size_t)size, sizeof(int));
     int *rcount = df_calloc((size_t)size, sizeof(int)), *rdispl = df_calloc((size_t)size, sizeof(int));
     double *sendbuf = df_malloc(sizeof(double) * (size_t)m * W);
-    double *recvbuf = df_malloc(sizeof(double) * ((size_t)G->lr * W * size + 1));
+    /* panels start at multiples of W, a multiple of nb pc (or all of p): a process column owns at
+     * most ceil(W / (nb pc)) of a panel's column blocks */
+    const long maxcols = g->scalapack ? (W + (long)nb * pc - 1) / ((long)nb * pc) * nb : W;
+    double *recvbuf = df_malloc(sizeof(double) * ((size_t)G->lr * maxcols * size + 1));
+    const int sym = A == B && acols == bcols && m == p && lda == ldb;
     double flops = 0;
     memset(G->a, 0, sizeof(double) * (size_t)G->lr * G->lc);
     for (int j0 = 0; j0 < p; j0 += W) {
-        const int w = p - j0 < W ? p - j0 : W;
+        const int w = p - j0 < W ? p - j0 : W, i0 = sym ? j0 : 0;
         memset(Cp, 0, sizeof(double) * (size_t)m * w);
         for (long long t0 = 0; t0 < N; t0 += NC) {
             const int nc = N - t0 < NC ? (int)(N - t0) : NC;
@@ -170,8 +174,10 @@ double dist_gram(DistMat *G, const float *A, int lda, const int *acols, int m, c
                 for (int i = 0; i < m; i++) ad[i] = a[acols ? acols[i] : i];
                 for (int j = 0; j < w; j++) bd[j] = b[bcols ? bcols[j0 + j] : j0 + j];
             }
-            cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, m, w, nc, 1.0, Ad, m, Bd, w, 1.0, Cp, m);
-            flops += 2.0 * m * w * nc;
+            /* symmetric: the rows from the panel's first column down (the lower triangle and a
+             * little more), which is all the 'L' factorisations read */
+            cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, m - i0, w, nc, 1.0, Ad + i0, m, Bd, w, 1.0, Cp + i0, m);
+            flops += 2.0 * (m - i0) * w * nc;
         }
         /* pack each grid process's piece: its columns of the panel, its rows, in local order */
         memset(scount, 0, sizeof(int) * (size_t)size);

@@ -1,11 +1,13 @@
 /* FlattenGPT (include/depthfuse/flattengpt.h). The run:
  *   cosine   the dense model over this rank's calibration windows, keeping every block's input of
- *            a batch; S[i][j] = mean over tokens of cos(input i, input j), summed in rank order
- *   groups   flatten_choose_groups on S
+ *            a batch (and the last block's output); S[i][j] = mean over tokens of cos(state i,
+ *            state j), state i = the input of block i (state L: the output), summed in rank order
+ *   groups   flatten_choose_groups on S (a group [a..c] scores S[a][c], or S[a][c+1] with span)
  *   per merged group G, in model order (the residual stream of this rank's windows is carried from
  *   group to group: through the compressed prefix, or the dense model with dense_inputs):
  *     heads     the flattened block on G's input: each head's output contribution
- *               f_h = mean_t || att_h(t) * ||W_O columns of h|| ||, summed over the query heads of
+ *               f_h = mean_t || att_h(t) * ||W_O columns of h|| || (the notes' formula), or with
+ *               head_score_exact mean_t || att_h(t) W_O,h^T ||, summed over the query heads of
  *               each KV group; the top n_kv groups are kept (a uniform GQA layout)
  *     W_O       (wo_comp) Z = the heads' outputs, lambda_o = ridge tr(Z^T Z) / cols:
  *               W_O' = (Z_K^T Z_K + lambda_o I)^-1 (Z_K^T Z W_O + lambda_o W_O[K])
@@ -13,11 +15,15 @@
  *               (fp64, distributed), lambda = ridge tr(C) / n, leverage s_i = 1 - lambda [(C +
  *               lambda I)^-1]_ii; the top I channels K are kept and
  *               W_D' = (psi_K^T psi_K + lambda I)^-1 (psi_K^T psi W_D + lambda W_D[K])
- *               (notes B.5, Lemma 3.1: the same formula, with S_K^T C S_K formed from psi_K)
+ *               (notes B.5, Lemma 3.1: the same formula, with S_K^T C S_K formed from psi_K);
+ *               with block_target, psi W_D is replaced by what the MLP must add to the pruned
+ *               attention's output to give the unpruned flattened block's output (our extension:
+ *               the MLP also absorbs the head pruning's error)
  * Every matrix that depends on the data is reduced in rank order, so a run is reproducible at a
  * given layout and equal to rounding across layouts. */
 #include "depthfuse/flattengpt.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,50 +89,49 @@ static long long stream_tokens(const Stream *s) { return (long long)s->nw * s->T
 
 /* ---- cosine matrix of block inputs ---- */
 
-static int cosine_matrix(double *S, const Model *m, Stream *s) {
-    const int L = m->cfg.n_layers, H = s->H;
+/* S[(L+1)^2]: the states are the inputs of blocks 0..L-1 and the output of block L-1 */
+static void cosine_matrix(double *S, const Model *m, Stream *s) {
+    const int L = m->cfg.n_layers, H = s->H, ns = L + 1;
     const size_t win = (size_t)s->T * H;
-    memset(S, 0, sizeof(double) * (size_t)L * L);
-    float *ins = df_alloc_floats((size_t)L * s->bw * win);
-    double *norm = df_malloc(sizeof(double) * (size_t)L);
+    memset(S, 0, sizeof(double) * (size_t)ns * ns);
+    float *ins = df_alloc_floats((size_t)ns * s->bw * win);
+    double *norm = df_malloc(sizeof(double) * (size_t)ns);
     BlockActs a;
     block_acts_init(&a, &m->cfg, s->bw, s->T, 0);
-    float *x = df_alloc_floats((size_t)s->bw * win);
     for (int i0 = 0; i0 < s->nw; i0 += s->bw) {
         const int nb = s->nw - i0 < s->bw ? s->nw - i0 : s->bw;
         const size_t n = (size_t)nb * win;
-        memcpy(x, s->x + (size_t)i0 * win, sizeof(float) * n);
+        memcpy(ins, s->x + (size_t)i0 * win, sizeof(float) * n);
         for (int l = 0; l < L; l++) {
-            memcpy(ins + (size_t)l * s->bw * win, x, sizeof(float) * n);
+            float *x = ins + (size_t)(l + 1) * s->bw * win;
+            memcpy(x, ins + (size_t)l * s->bw * win, sizeof(float) * n);
             block_forward(x, &a, m->blocks[l], &m->cfg, &s->rope, nb, s->T);
         }
         for (long long tk = 0; tk < (long long)nb * s->T; tk++) {
-            for (int l = 0; l < L; l++) {
+            for (int l = 0; l < ns; l++) {
                 const float *u = ins + (size_t)l * s->bw * win + (size_t)tk * H;
                 double q = 0;
                 for (int k = 0; k < H; k++) q += (double)u[k] * u[k];
                 norm[l] = sqrt(q) + 1e-30;
             }
 #pragma omp parallel for schedule(dynamic)
-            for (int i = 0; i < L; i++) {
+            for (int i = 0; i < ns; i++) {
                 const float *u = ins + (size_t)i * s->bw * win + (size_t)tk * H;
-                for (int j = i + 1; j < L; j++) {
+                for (int j = i + 1; j < ns; j++) {
                     const float *v = ins + (size_t)j * s->bw * win + (size_t)tk * H;
                     double d = 0;
                     for (int k = 0; k < H; k++) d += (double)u[k] * v[k];
-                    S[(size_t)i * L + j] += d / (norm[i] * norm[j]);
+                    S[(size_t)i * ns + j] += d / (norm[i] * norm[j]);
                 }
             }
         }
     }
-    free(x);
     free(ins);
     free(norm);
     block_acts_free(&a);
-    dist_sum_fixed(S, L * L);
+    dist_sum_fixed(S, ns * ns);
     const double tokens = (double)s->cal->n * s->T;
-    for (size_t i = 0; i < (size_t)L * L; i++) S[i] /= tokens;
-    return 0;
+    for (size_t i = 0; i < (size_t)ns * ns; i++) S[i] /= tokens;
 }
 
 /* ---- heads ---- */
@@ -134,9 +139,13 @@ static int cosine_matrix(double *S, const Model *m, Stream *s) {
 typedef struct {
     const ModelConfig *cw;
     const float *won; /* [gQ] norm of each o_proj column */
+    int exact;        /* score by the exact output norm (o_proj applied per head) */
+    const float *wo;  /* [H, gQ] o_proj */
+    float *out;       /* [tokens of a batch, H] scratch */
     double *score;    /* [g nh] */
     double ztrace;    /* sum of squares of the heads' outputs */
     float *z, *yatt;  /* wo_comp: [tokens, gQ] head outputs and [tokens, H] attention outputs */
+    float *yblock;    /* block target: [tokens, H] the flattened block's output */
     const float *o_bias;
     int T, H;
 } HeadPass;
@@ -145,9 +154,23 @@ static void head_batch(void *ctx, int i0, int nb, const BlockActs *a, const floa
     HeadPass *p = ctx;
     const int nh = p->cw->n_heads, hd = p->cw->head_dim, Q = nh * hd, H = p->H;
     const size_t N = (size_t)nb * p->T;
+    if (p->exact) { /* || att_h(t) W_O,h^T ||: the vector head h adds to the residual stream */
+        for (int h = 0; h < nh; h++) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, H, hd, 1.0f, a->att + h * hd, Q,
+                        p->wo + h * hd, Q, 0.0f, p->out, H);
+            double sum = 0;
+#pragma omp parallel for reduction(+ : sum)
+            for (size_t n = 0; n < N; n++) {
+                double q = 0;
+                for (int k = 0; k < H; k++) q += (double)p->out[n * H + k] * p->out[n * H + k];
+                sum += sqrt(q);
+            }
+            p->score[h] += sum;
+        }
+    }
     for (size_t n = 0; n < N; n++) {
         const float *att = a->att + n * Q;
-        for (int h = 0; h < nh; h++) {
+        for (int h = 0; h < nh && !p->exact; h++) {
             double q = 0;
             for (int d = 0; d < hd; d++) {
                 const double v = (double)att[h * hd + d] * p->won[h * hd + d];
@@ -157,8 +180,9 @@ static void head_batch(void *ctx, int i0, int nb, const BlockActs *a, const floa
         }
         for (int k = 0; k < Q; k++) p->ztrace += (double)att[k] * att[k];
     }
-    if (!p->z) return;
     const size_t t0 = (size_t)i0 * p->T;
+    if (p->yblock) memcpy(p->yblock + t0 * H, out, sizeof(float) * N * H);
+    if (!p->z) return;
     memcpy(p->z + t0 * Q, a->att, sizeof(float) * N * Q);
     for (size_t n = 0; n < N * H; n++) /* h - x_in = att W_O^T + o_bias */
         p->yatt[t0 * H + n] = a->h[n] - a->x_in[n] - (p->o_bias ? p->o_bias[n % H] : 0.0f);
@@ -218,14 +242,20 @@ static int ridge_solve(float *out, const SolveGrid *g, const float *X, int ldx, 
 
 typedef struct {
     int T, n, H;
-    float *psi, *y; /* [tokens, n] intermediate activations, [tokens, H] MLP outputs */
+    float *psi, *y;       /* [tokens, n] intermediate activations, [tokens, H] the regression target */
+    const float *yblock;  /* block target: the unpruned flattened block's output (NULL: the MLP's) */
 } MlpPass;
 
 static void mlp_batch(void *ctx, int i0, int nb, const BlockActs *a, const float *out) {
     MlpPass *p = ctx;
     const size_t t0 = (size_t)i0 * p->T, N = (size_t)nb * p->T;
     memcpy(p->psi + t0 * p->n, a->s, sizeof(float) * N * p->n);
-    memcpy(p->y + t0 * p->H, a->tmp, sizeof(float) * N * p->H); /* tmp = s W_D^T, the MLP's output */
+    if (!p->yblock) {
+        memcpy(p->y + t0 * p->H, a->tmp, sizeof(float) * N * p->H); /* tmp = s W_D^T, the MLP's output */
+        return;
+    }
+    /* what the MLP must add after the pruned attention (a->h) to give the unpruned block's output */
+    for (size_t i = 0; i < N * p->H; i++) p->y[t0 * p->H + i] = p->yblock[t0 * p->H + i] - a->h[i];
 }
 
 static double sum_squares(const float *x, size_t n) {
@@ -253,11 +283,15 @@ static int flatten_group(Block **out, FlattenGroup *G, const Model *m, Stream *s
         for (int k = 0; k < gQ; k++) won[k] += wide->w[BW_O][(size_t)r * gQ + k] * wide->w[BW_O][(size_t)r * gQ + k];
     for (int k = 0; k < gQ; k++) won[k] = sqrtf(won[k]);
     hp.won = won;
+    hp.exact = o->head_score_exact;
+    hp.wo = wide->w[BW_O];
+    if (hp.exact) hp.out = df_alloc_floats((size_t)s->bw * s->T * H);
     hp.score = df_calloc((size_t)cw.n_heads + 1, sizeof(double));
     if (o->wo_comp) {
         hp.z = df_alloc_floats((size_t)(N ? N : 1) * gQ);
         hp.yatt = df_alloc_floats((size_t)(N ? N : 1) * H);
     }
+    if (o->block_target) hp.yblock = df_alloc_floats((size_t)(N ? N : 1) * H);
     stream_run(s, wide, &cw, 0, head_batch, &hp);
     hp.score[cw.n_heads] = hp.ztrace;
     dist_sum_fixed(hp.score, cw.n_heads + 1);
@@ -287,6 +321,7 @@ static int flatten_group(Block **out, FlattenGroup *G, const Model *m, Stream *s
     }
     free(hp.z);
     free(hp.yatt);
+    free(hp.out);
     free(hp.score);
     free(kv_score);
     free(won);
@@ -298,7 +333,7 @@ static int flatten_group(Block **out, FlattenGroup *G, const Model *m, Stream *s
     cm.n_kv_heads = c->n_kv_heads;
 
     /* channels */
-    MlpPass mp = {.T = s->T, .n = n, .H = H};
+    MlpPass mp = {.T = s->T, .n = n, .H = H, .yblock = hp.yblock};
     if (rc == 0) {
         mp.psi = df_alloc_floats((size_t)(N ? N : 1) * n);
         mp.y = df_alloc_floats((size_t)(N ? N : 1) * H);
@@ -332,6 +367,7 @@ static int flatten_group(Block **out, FlattenGroup *G, const Model *m, Stream *s
     }
     free(mp.psi);
     free(mp.y);
+    free(hp.yblock);
     block_release(mixed);
     solve_grid_free(&grid);
     G->seconds = df_now() - t0;
@@ -348,7 +384,7 @@ int flattengpt_run(FlattenResult *r, Model *out, const Topology *t, const Model 
     if (t->P != 1)
         return df_fail("flattengpt runs data-parallel only (--pipeline 1): every rank holds the model and its windows");
     r->L = L;
-    r->S = df_calloc((size_t)L * L, sizeof(double));
+    r->S = df_calloc((size_t)(L + 1) * (L + 1), sizeof(double));
     Stream s;
     stream_init(&s, t, m, cal, o->tokens_per_mb);
     double t0 = df_now();
@@ -356,7 +392,7 @@ int flattengpt_run(FlattenResult *r, Model *out, const Topology *t, const Model 
     r->seconds_cosine = df_now() - t0;
     r->n_groups = L - merges;
     r->first = df_malloc(sizeof(int) * (size_t)L);
-    flatten_choose_groups(r->S, L, merges, r->first);
+    flatten_choose_groups(r->S, L, merges, o->span, r->first);
     r->merged = df_calloc((size_t)r->n_groups, sizeof(FlattenGroup));
     for (int k = 0; k < r->n_groups; k++) {
         const int a = r->first[k], e = k + 1 < r->n_groups ? r->first[k + 1] : L;
@@ -364,7 +400,7 @@ int flattengpt_run(FlattenResult *r, Model *out, const Topology *t, const Model 
         FlattenGroup *G = &r->merged[r->n_merged++];
         G->first = a;
         G->n = e - a;
-        G->cos = r->S[(size_t)a * L + e - 1];
+        G->cos = r->S[(size_t)a * (L + 1) + e - 1 + o->span];
     }
     /* the output: one block per group, the merged ones replaced as they are made */
     model_select_blocks(out, m, r->first, r->n_groups);
@@ -424,10 +460,14 @@ cJSON *flattengpt_json(const FlattenResult *r, const ModelConfig *c, const Flatt
     cJSON_AddBoolToObject(j, "wo_compensation", o->wo_comp);
     cJSON_AddStringToObject(j, "calibration_inputs", o->dense_inputs ? "dense" : "compressed");
     cJSON_AddStringToObject(j, "solver", solver_name(o->solver));
+    cJSON_AddStringToObject(j, "head_score", o->head_score_exact ? "output" : "notes");
+    cJSON_AddStringToObject(j, "mlp_target", o->block_target ? "block" : "mlp");
     cJSON *cos = cJSON_AddArrayToObject(j, "cosine");
-    for (int i = 0; i < r->L; i++) {
+    cJSON_AddStringToObject(j, "similarity", o->span ? "span" : "inputs");
+    for (int i = 0; i <= r->L; i++) {
         cJSON *row = cJSON_CreateArray();
-        for (int k = 0; k < r->L; k++) cJSON_AddItemToArray(row, cJSON_CreateNumber(k > i ? r->S[(size_t)i * r->L + k] : k == i));
+        for (int k = 0; k <= r->L; k++)
+            cJSON_AddItemToArray(row, cJSON_CreateNumber(k > i ? r->S[(size_t)i * (r->L + 1) + k] : k == i));
         cJSON_AddItemToArray(cos, row);
     }
     cJSON *groups = cJSON_AddArrayToObject(j, "groups");

@@ -120,7 +120,7 @@ Block *flatten_keep_channels(const ModelConfig *cm, const Block *w, const int *k
     return b;
 }
 
-void flatten_choose_groups(const double *S, int L, int merges, int *first) {
+void flatten_choose_groups(const double *S, int L, int merges, int span, int *first) {
     int n = L;
     for (int i = 0; i < L; i++) first[i] = i;
     for (int step = 0; step < merges; step++) {
@@ -128,7 +128,7 @@ void flatten_choose_groups(const double *S, int L, int merges, int *first) {
         double bs = 0;
         for (int k = 0; k + 1 < n; k++) {
             const int a = first[k], c = (k + 2 < n ? first[k + 2] : L) - 1;
-            const double s = S[(size_t)a * L + c];
+            const double s = S[(size_t)a * (L + 1) + c + span];
             if (k == 0 || s > bs) bs = s, best = k;
         }
         memmove(first + best + 1, first + best + 2, sizeof(int) * (size_t)(n - best - 2));
