@@ -5,9 +5,9 @@
  *   fused block (LAYER absorbing LAYER+1 and LAYER-1, factors moved off their zero init): dx, both
  *   gains, A, B, C_L, C_R (and c_b) of every linear.
  * Here (exactly, no oracle needed): recomputing the activations from the block input gives the
- * same bits as keeping them.
+ * same bits as keeping them, and one thread the same bits as several.
  * Usage: test_block_grad MODEL LAYER PYTHON SCRIPT */
-#include <sys/stat.h>
+#include <omp.h>
 
 #include "depthfuse/backward.h"
 #include "depthfuse/error.h"
@@ -122,6 +122,14 @@ int main(int argc, char **argv) {
         memcpy(dx2, dy, NH * sizeof(float));
         block_backward(dx2, dx2, &a2, x, blk, c, &rope, NULL, NULL, B, T, &wk, NULL);
         CHECK(memcmp(dx2, dx, NH * sizeof(float)) == 0, "in-place dx without a sink differs");
+        /* the same bits on one thread as on all of them (fixed tiles, chunks and summation order) */
+        const int threads = omp_get_max_threads();
+        omp_set_num_threads(threads > 1 ? 1 : 2);
+        memset(g2->mem, 0, g2->numel * sizeof(float));
+        block_backward(dx2, dy, &a2, x, blk, c, &rope, NULL, NULL, B, T, &wk, &gs2.sink);
+        omp_set_num_threads(threads);
+        CHECK(memcmp(dx2, dx, NH * sizeof(float)) == 0 && memcmp(g2->mem, grads->mem, g2->numel * sizeof(float)) == 0,
+              "gradients depend on the thread count");
         free(dx2);
         block_release(g2);
         block_acts_free(&a2);

@@ -26,14 +26,15 @@ void fuse_options_default(FuseOptions *o) {
 void fused_linear_weight(float *weff, float *beff, const FusedLinearView *v, float *scratch) {
     const int out = v->out, in = v->in;
     const size_t n = (size_t)out * in;
-    memcpy(weff, v->w, n * sizeof(float));
-    if (v->lora_rank) gemm_nn(out, in, v->lora_rank, 1.0f, v->b, v->lora_rank, v->a, in, 1.0f, weff, in);
-    for (int k = 0; k < v->nterms; k++) {
+    for (int k = 0; k < v->nterms; k++) { /* W + sum_k (C_L C_R) (.) W_p: one pass over W_eff per term */
         const FuseTermView *t = &v->term[k];
+        const float *base = k ? weff : v->w;
         gemm_nn(out, in, t->rank, 1.0f, t->cl, t->rank, t->cr, in, 0.0f, scratch, in); /* C_L C_R */
 #pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < n; i++) weff[i] += scratch[i] * t->wp[i];
+        for (size_t i = 0; i < n; i++) weff[i] = base[i] + scratch[i] * t->wp[i];
     }
+    if (!v->nterms) memcpy(weff, v->w, n * sizeof(float));
+    if (v->lora_rank) gemm_nn(out, in, v->lora_rank, 1.0f, v->b, v->lora_rank, v->a, in, 1.0f, weff, in); /* + B A */
     if (!v->bias || !beff) return;
     for (int o = 0; o < out; o++) {
         float b = v->bias[o];

@@ -11,7 +11,7 @@
  *          trainer's is in src/train);
  *   block  forward + backward (dx and every weight gradient) of one hidden-2048 Llama block (I 5632,
  *          32/4 heads of 64, random weights) at seq 512;
- *   fused  the same block fused (absorbing another), one fine-tuning step as in "group", seq 512.
+ *   fused  the same block fused (absorbing another), one fine-tuning step as in "group", 8 x 256 tokens.
  * FLOPs: model = 3 x the forward's (linears 2 N in out, attention 2*2 hd nh T(T+1)/2 per sequence),
  * factors = 6 out in (lora_rank + rank) per fused linear and absorbed block; elementwise not counted.
  * With --recompute the backward recomputes each block's activations from its input (checkpointing). */
@@ -322,9 +322,9 @@ int main(int argc, char **argv) {
             fused_block_absorb(fb, b1, 1);
             perturb(fb);
             Step s = {.nblk = 1, .fused = 1, .fb = &fb};
-            step_init(&s, &c, 1, 512, recompute);
+            step_init(&s, &c, 8, 256, recompute);
             Torch tp;
-            torch_open(&tp, torch, "fused", cfgpath, 1, 512, threads, 1);
+            torch_open(&tp, torch, "fused", cfgpath, 8, 256, threads, 1);
             measure("fused block step, hidden 2048", &s, repeat, &tp, &peak, threads);
             if (tp.pid) torch_stop(&tp);
             step_free(&s);
