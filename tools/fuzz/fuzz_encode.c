@@ -24,7 +24,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size == 0) return 0;
-    if (size > 4097) size = 4097; /* long texts only repeat what short ones reach, slowly */
+    if (size > 1025) size = 1025; /* long texts only repeat what short ones reach, slowly */
     Tokenizer *t = g_tok[data[0] % g_ntok];
     const char *text = (const char *)data + 1;
     const size_t n = size - 1;
@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     tokenizer_set_chunk_bytes(t, 0);
     const int rc = tokenizer_encode(t, text, n, data[0] & 0x40, &one);
     fuzz_check_message();
-    tokenizer_set_chunk_bytes(t, 64);
+    tokenizer_set_chunk_bytes(t, 128);
     const int rc2 = tokenizer_encode(t, text, n, data[0] & 0x40, &units);
     fuzz_check_message();
     if (rc != rc2 || (rc == 0 && (one.n != units.n || memcmp(one.ids, units.ids, one.n * sizeof(int32_t))))) {

@@ -30,7 +30,7 @@ for src, dst in zip(sys.argv[1::2], sys.argv[2::2]):
     b = open(src, "rb").read()
     n = struct.unpack("<Q", b[:8])[0]
     data = len(b) - 8 - n
-    open(dst, "wb").write(struct.pack("<I", data & ((1 << 20) - 1)) + b[8:8 + n])
+    open(dst, "wb").write(struct.pack("<I", data & 0xFFFF) + b[8:8 + n])
 PY
 }
 mkdir -p "$B/corpus/fuzz_safetensors" "$B/corpus/fuzz_h5"
@@ -55,7 +55,7 @@ seed fuzz_index "$F"/models/*/model.safetensors.index.json
 seed fuzz_config "$F"/models/*/config.json "$F"/arch/*/config.json
 seed fuzz_tokenizer "$F"/models/base-16L/tokenizer.json "$F"/tokenizers/*/tokenizer.json
 seed fuzz_encode "$F"/data/kjv.valid.txt "$F"/data/c4/* "$F"/data/wikitext-2-raw/*valid*
-for f in "$B"/corpus/fuzz_encode/*; do head -c 4097 "$f" > "$f.cut" && mv "$f.cut" "$f"; done
+for f in "$B"/corpus/fuzz_encode/*; do head -c 1025 "$f" > "$f.cut" && mv "$f.cut" "$f"; done
 for f in "$F"/tasks/*.jsonl "$F"/tasks/llm-foundry/*.jsonl "$F"/tasks/piqa-original/valid.jsonl; do
     d=$B/corpus/fuzz_tasks; mkdir -p "$d"
     { printf '\000'; head -c 16384 "$f"; } > "$d/$(echo "$f" | tr '/' '_')"  # byte 0: t.jsonl
