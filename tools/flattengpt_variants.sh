@@ -12,7 +12,7 @@ FLAGS="--oversubscribe"; [ "$(id -u)" -eq 0 ] && FLAGS="$FLAGS --allow-run-as-ro
 mkdir -p "$WORK"
 [ $# -gt 0 ] || set -- "defaults:" "W_O compensation:--wo-comp" "dense inputs:--inputs dense" \
     "heads by output norm:--head-score output" "similarity span:--similarity span" \
-    "128 windows:--samples 128" "32 x 1024 tokens:--seq-len 1024" "ridge 1:--ridge 1" "ridge 0.1:--ridge 0.1"
+    "128 windows:--samples 128" "32 x 1024 tokens:--seq-len 1024" "ridge 10 (the paper):--ridge 10" "ridge 0.1:--ridge 0.1"
 echo "| variant | flags | ppl brown | ppl nlpc | ppl kjv | ppl wordnet | mean |"
 echo "|---|---|---|---|---|---|---|"
 for v in "$@"; do
