@@ -10,9 +10,11 @@ NP=${NP:-2}; WORK=${WORK:-build/flattengpt-variants}; BIN=${DF_BIN:-build/depthf
 D=tests/fixtures/data; M=tests/fixtures/models/base-16L
 FLAGS="--oversubscribe"; [ "$(id -u)" -eq 0 ] && FLAGS="$FLAGS --allow-run-as-root"
 mkdir -p "$WORK"
-[ $# -gt 0 ] || set -- "defaults:" "W_O compensation:--wo-comp" "dense inputs:--inputs dense" \
-    "heads by output norm:--head-score output" "similarity span:--similarity span" \
-    "128 windows:--samples 128" "32 x 1024 tokens:--seq-len 1024" "ridge 1:--ridge 1" "ridge 0.1:--ridge 0.1"
+[ $# -gt 0 ] || set -- "defaults:" "the paper's ridge 10:--ridge 10" "ridge 0.1:--ridge 0.1" \
+    "ridge 10 + W_O compensation:--ridge 10 --wo-comp" "ridge 10 + dense inputs:--ridge 10 --inputs dense" \
+    "ridge 10 + heads by output norm:--ridge 10 --head-score output" "ridge 10 + similarity span:--ridge 10 --similarity span" \
+    "ridge 10 + block target:--ridge 10 --mlp-target block" "ridge 10 + 128 windows:--ridge 10 --samples 128" \
+    "ridge 10 + 32 x 1024 tokens:--ridge 10 --seq-len 1024"
 echo "| variant | flags | ppl brown | ppl nlpc | ppl kjv | ppl wordnet | mean |"
 echo "|---|---|---|---|---|---|---|"
 for v in "$@"; do

@@ -39,7 +39,7 @@ void flatten_choose_groups(const double *S, int L, int merges, int span, int *fi
 /* ---- the method (flattengpt.c) ---- */
 
 typedef struct {
-    double ridge;      /* lambda = ridge x the mean eigenvalue of the Gram matrix (default 10) */
+    double ridge;      /* lambda = ridge x the mean eigenvalue of the Gram matrix (CLI default 1; the paper's 10) */
     int wo_comp;       /* compensate o_proj for the pruned heads (ridge solution at head granularity) */
     int dense_inputs;  /* calibration inputs of each group from the dense model, not the compressed prefix */
     int head_score_exact; /* heads scored by || att_h W_O,h^T || instead of the notes' per-dimension formula */

@@ -13,14 +13,14 @@ int compress_flattengpt(int argc, char **argv) {
     CompressArgs a = COMPRESS_ARGS_DEFAULT;
     CalibArgs ca = {NULL, 32, 256, 0};
     const char *solver = "auto", *inputs = "compressed", *head_score = "notes", *similarity = "inputs", *target = "mlp";
-    FlattenOpts o = {.ridge = 10, .nb = 64};
+    FlattenOpts o = {.ridge = 1, .nb = 64};
     const ArgSpec spec[] = {
         COMPRESS_ARG_SPECS(a),
         {"--calib", ARG_STR, &ca.file, "FILE", "calibration text (tokenized whole, without BOS)", ARG_REQUIRED},
         {"--samples", ARG_INT, &ca.samples, "N", "calibration windows (default 32)", 0},
         {"--seq-len", ARG_INT, &ca.seq_len, "T", "tokens per window (default 256)", 0},
         {"--seed", ARG_INT, &ca.seed, "S", "seed of the window positions (default 0)", 0},
-        {"--ridge", ARG_DOUBLE, &o.ridge, "R", "ridge lambda = R x the mean eigenvalue of each Gram matrix (default 10)", 0},
+        {"--ridge", ARG_DOUBLE, &o.ridge, "R", "ridge lambda = R x the mean eigenvalue of each Gram matrix (default 1; the paper: 10)", 0},
         {"--wo-comp", ARG_FLAG, &o.wo_comp, NULL, "also compensate o_proj for the pruned heads (ridge solution per head)", 0},
         {"--inputs", ARG_STR, &inputs, "compressed|dense", "calibration inputs of each group: through the already compressed prefix (default) or the dense model", 0},
         {"--head-score", ARG_STR, &head_score, "notes|output", "head importance: the notes' formula (value outputs scaled by o_proj column norms) or the norm of each head's actual output (default notes)", 0},
