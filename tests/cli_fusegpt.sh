@@ -1,8 +1,9 @@
 #!/bin/sh
 # compress --method fusegpt on base-16L at a small budget (3 of 16 blocks, 16 windows of 64 tokens,
 # 2 epochs):
-# - -np 1 and -np 2 (D = 2: each batch's sequences split over the groups, gradients and kl-batch's
-#   log-sum-exp all-reduced) remove the same blocks and give test perplexities within 1e-4 relative;
+# - -np 1, -np 2 (D = 2: each batch's sequences split over the groups, gradients and kl-batch's
+#   log-sum-exp all-reduced) and -np 2 --pipeline 2 (the groups spanning both stages trained
+#   pipelined over micro-batches) remove the same blocks and give test perplexities within 1e-4;
 # - a run killed (kill -9) after its second fusion and rerun with the same --state writes the same
 #   model files, byte for byte, as the uninterrupted run, and fuses only what was left;
 # - before any step (--epochs 0) the fused model is plain removal: the same blocks and byte-identical
@@ -27,7 +28,8 @@ ppl() { run "ppl-$1" 1 eval --model "$out/$1" --ppl "$TEST" --seq-len 128 --json
 
 run np1 1 $FG --out "$out/np1" --json "$out/np1.json"
 run np2 2 $FG --out "$out/np2" --json "$out/np2.json"
-ppl np1; ppl np2
+run p2 2 $FG --pipeline 2 --out "$out/p2" --json "$out/p2.json"
+ppl np1; ppl np2; ppl p2
 
 # killed after the second fusion, then the same command again
 "$DF_BIN" $FG --out "$out/killed" --state "$out/s.json" > "$out/kill.log" 2>&1 &
@@ -72,11 +74,12 @@ def check(cond, msg):
     global ok
     ok &= bool(cond)
     print(("ok   " if cond else "FAIL ") + msg)
-j = {n: json.load(open(f"{d}/{n}.json")) for n in ("np1", "np2", "resumed", "e0", "mi")}
-check(j["np1"]["removed"] == j["np2"]["removed"], f"-np 1 and -np 2 remove {j['np1']['removed']} / {j['np2']['removed']}")
+j = {n: json.load(open(f"{d}/{n}.json")) for n in ("np1", "np2", "p2", "resumed", "e0", "mi")}
 p1 = list(json.load(open(f"{d}/ppl-np1.json"))["perplexity"].values())[0]
-p2 = list(json.load(open(f"{d}/ppl-np2.json"))["perplexity"].values())[0]
-check(abs(p1 - p2) <= 1e-4 * p1, f"test perplexity -np 1 {p1:.6f}, -np 2 {p2:.6f} (rel {abs(p1 - p2) / p1:.1e})")
+for n, what in (("np2", "-np 2 (D=2)"), ("p2", "-np 2 --pipeline 2")):
+    check(j["np1"]["removed"] == j[n]["removed"], f"-np 1 and {what} remove {j['np1']['removed']} / {j[n]['removed']}")
+    p = list(json.load(open(f"{d}/ppl-{n}.json"))["perplexity"].values())[0]
+    check(abs(p1 - p) <= 1e-4 * p1, f"test perplexity -np 1 {p1:.6f}, {what} {p:.6f} (rel {abs(p1 - p) / p1:.1e})")
 check(j["e0"]["removed"] == j["mi"]["removed"], f"--epochs 0 removes {j['e0']['removed']} as mi {j['mi']['removed']}")
 its = j["np1"]["fusegpt"]["iterations"]
 check(len(its) == 3 and all(len(i["loss"]) == 2 for i in its), "report: 3 iterations with the loss of 2 epochs each")

@@ -13,6 +13,9 @@ double df_allreduce_sum_double(double v, MPI_Comm comm);
 void df_allreduce_lse(float *lse, size_t n, MPI_Comm comm);
 /* buf[n] from root to every rank of comm */
 void df_bcast_floats(float *buf, size_t n, int root, MPI_Comm comm);
+/* point to point within comm (pipeline stages): buf[n] to / from rank peer */
+void df_send_floats(const float *buf, size_t n, int peer, MPI_Comm comm);
+void df_recv_floats(float *buf, size_t n, int peer, MPI_Comm comm);
 /* a communicator of the world's ranks with the same color (rank order kept); free with df_comm_free */
 MPI_Comm df_comm_split(MPI_Comm comm, int color);
 void df_comm_free(MPI_Comm *comm);

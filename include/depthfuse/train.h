@@ -58,16 +58,23 @@ typedef struct {
 } TrainOpts;
 
 /* The group to fine-tune and its data on this rank. Global batch k is the sequences
- * [k*batch, (k+1)*batch) of the fine-tuning set; this rank holds b_loc of each (rows [b_off,
- * b_off + b_loc) of every batch), its student input x and teacher output y as [n_batches][b_loc][T*H]. */
+ * [k*batch, (k+1)*batch) of the fine-tuning set; this rank's data-parallel group holds b_loc of each.
+ * Pipeline: the group's blocks may sit on several stages; this rank runs its own n of them (n may be
+ * 0 on a stage that only relays), receives its input from pipe rank prev (-1: it holds the student
+ * input x) and sends its output to next (-1: it computes the loss against the teacher output y).
+ * x on the first stage and y on the last are [n_batches][b_loc][T*H]. The b_loc rows of a batch run
+ * as n_mb micro-batches, so that the stages work on different ones at once. */
 typedef struct {
     FusedBlock **blocks;
     int n;
     const ModelConfig *c;
     const Rope *rope;
-    int T, n_batches, b_loc;
+    int T, n_batches, b_loc, n_mb;
     const float *x, *y;
-    MPI_Comm comm;     /* the ranks that share the batches (D groups; MPI_COMM_SELF when alone) */
+    MPI_Comm comm;     /* the ranks of this stage that share the batches (D groups) */
+    MPI_Comm pipe;     /* this group's stages (MPI_COMM_SELF at P = 1) */
+    int prev, next;    /* pipe ranks of the neighbouring stages of the group, -1: none */
+    int active;        /* this rank takes part (holds a group block or relays between two) */
 } GroupData;
 
 /* Collective over g->comm. Fine-tunes the blocks' trainable parameters (norm gains, A, B at lr_base;

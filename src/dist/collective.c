@@ -68,3 +68,17 @@ int df_comm_rank(MPI_Comm comm) {
     MPI_Comm_rank(comm, &r);
     return r;
 }
+
+void df_send_floats(const float *buf, size_t n, int peer, MPI_Comm comm) {
+    for (size_t o = 0; o < n; o += CHUNK) {
+        const int k = (int)(n - o < CHUNK ? n - o : CHUNK);
+        MPI_Send(buf + o, k, MPI_FLOAT, peer, 11, comm);
+    }
+}
+
+void df_recv_floats(float *buf, size_t n, int peer, MPI_Comm comm) {
+    for (size_t o = 0; o < n; o += CHUNK) {
+        const int k = (int)(n - o < CHUNK ? n - o : CHUNK);
+        MPI_Recv(buf + o, k, MPI_FLOAT, peer, 11, comm, MPI_STATUS_IGNORE);
+    }
+}

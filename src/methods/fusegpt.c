@@ -1,9 +1,12 @@
-/* FuseGPT's iterative loop (include/depthfuse/fusegpt.h). Layout: every rank holds the whole model
- * (P = 1); the D data-parallel groups split each fine-tuning batch's sequences and cache the student
- * input and teacher output of their own sequences only; the Macro Influence sweep deals its
- * candidates to the groups (importance.c). The state file is JSON (key, removals, iteration
- * records, the name of the data file) beside a binary data file of the fused stack, written first
- * under a new name, so that the JSON's atomic rename commits both. */
+/* FuseGPT's iterative loop (include/depthfuse/fusegpt.h). Layout: blocks stay on the pipeline stage
+ * they were loaded on (a fused block on its own block's stage); the D data-parallel groups split each
+ * fine-tuning batch's sequences and cache the student input (on the group's first stage) and the
+ * teacher output (on its last) of their own sequences only; a group spanning stages is trained
+ * pipelined over micro-batches (train.h); the pruned block is sent to every stage of the pipe; the
+ * Macro Influence sweep deals its candidates to the groups (importance.c). The state is JSON (key,
+ * removals, iteration records, the data file's name) beside one binary data file per stage (its
+ * fused blocks and the injected blocks it holds), written first under new names, so that the JSON's
+ * atomic rename commits them all. */
 #include "depthfuse/fusegpt.h"
 
 #include <inttypes.h>
@@ -19,6 +22,7 @@
 #include "depthfuse/importance.h"
 #include "depthfuse/json.h"
 #include "depthfuse/log.h"
+#include "depthfuse/pipeline.h"
 #include "depthfuse/stop.h"
 #include "importance_state.h"
 
@@ -44,7 +48,7 @@ void fusegpt_group(int f, int n, int before, int after, int *g0, int *g1) {
 /* the current stack: position i holds original block orig[i], plain (retained) or fused */
 typedef struct {
     int n, L0;
-    int *orig;
+    int *orig, *stage0; /* stage0[original block]: its stage */
     Block **plain;
     FusedBlock **fb;
     Block **folded; /* [L0]: the fold a pruned fused block was injected as (retained), else NULL */
@@ -52,10 +56,12 @@ typedef struct {
 
 static const Block *stack_block(const Stack *s, int i) { return s->fb[i] ? s->fb[i]->eff : s->plain[i]; }
 
-static void stack_init(Stack *s, const Model *m) {
+static void stack_init(Stack *s, const Topology *t, const Model *m) {
     const int L = m->cfg.n_layers;
     s->n = s->L0 = L;
     s->orig = df_malloc(sizeof(int) * (size_t)L);
+    s->stage0 = df_malloc(sizeof(int) * (size_t)L);
+    model_block_stages(t, m, s->stage0);
     s->plain = df_calloc((size_t)L, sizeof(Block *));
     s->fb = df_calloc((size_t)L, sizeof(FusedBlock *));
     s->folded = df_calloc((size_t)L, sizeof(Block *));
@@ -70,6 +76,7 @@ static void stack_free(Stack *s) {
     for (int i = 0; i < s->L0; i++)
         if (s->folded[i]) block_release(s->folded[i]);
     free(s->orig);
+    free(s->stage0);
     free(s->plain);
     free(s->fb);
     free(s->folded);
@@ -86,7 +93,7 @@ static void stack_remove(Stack *s, int p) {
 
 /* position i fused over its own plain block (a block is fused the first time it is in a group) */
 static FusedBlock *stack_fused(Stack *s, int i, const ModelConfig *c, const FuseOptions *fo) {
-    if (!s->fb[i]) {
+    if (!s->fb[i] && s->plain[i]) {
         s->fb[i] = fused_block_new(s->plain[i], c, s->orig[i], fo);
         block_release(s->plain[i]);
         s->plain[i] = NULL;
@@ -104,44 +111,55 @@ static Model stack_view(const Stack *s, const Model *m, Block **buf) {
     return v;
 }
 
-/* ---- this rank's share of the fine-tuning data ---- */
+/* ---- this rank's share of the fine-tuning data, moved along the pipe ---- */
 
 typedef struct {
+    const Topology *t;
+    const Model *m;
+    const CalibSet *ft;
+    int batch, tokens_per_mb;
     int n_batches, b_off, b_loc, T;
     size_t N;
-    float *x, *y; /* [n_batches][b_loc][N] */
 } Shard;
 
-static const int32_t *shard_ids(const Shard *sh, const CalibSet *ft, int batch, int k, int r) {
-    return ft->ids + ((size_t)k * batch + sh->b_off + r) * ft->T;
-}
+static size_t shard_floats(const Shard *sh) { return (size_t)sh->n_batches * sh->b_loc * sh->N; }
 
-/* x[rows of shard] <- blocks [from, to) of the stack (or of the dense model when dense != NULL),
- * starting at the embeddings when from_embed, else from x itself; micro-batches of about
- * tokens_per_mb tokens */
-static void shard_forward(Shard *sh, float *x, int from_embed, const Model *m, Block *const *blocks, int nb,
-                          const CalibSet *ft, int batch, int tokens_per_mb) {
+/* x[rows of the shard] <- blocks [a, b) of blocks[] (NULL where another stage holds them; stage_of
+ * gives the stage) applied to the embeddings (from_embed) or to x as held by stage src; the result
+ * ends on stage dst. Every rank of the group calls it; the shard moves whole from stage to stage. */
+static void relay_forward(const Shard *sh, float *x, int from_embed, int src, Block *const *blocks, const int *stage_of,
+                          int a, int b, int dst) {
+    const Topology *t = sh->t;
     const int T = sh->T, rows = sh->n_batches * sh->b_loc;
     if (rows == 0) return;
-    int mb = tokens_per_mb / T;
-    if (mb < 1) mb = 1;
-    if (mb > rows) mb = rows;
-    BlockActs a;
-    block_acts_init(&a, &m->cfg, mb, T, 0);
-    Rope rope;
-    model_rope_init(&rope, &m->cfg, T);
-    for (int r0 = 0; r0 < rows; r0 += mb) {
-        const int B = rows - r0 < mb ? rows - r0 : mb;
-        float *xb = x + (size_t)r0 * sh->N;
-        if (from_embed)
-            for (int r = 0; r < B; r++) {
-                const int row = r0 + r;
-                model_embed(xb + (size_t)r * sh->N, m, shard_ids(sh, ft, batch, row / sh->b_loc, row % sh->b_loc), T);
-            }
-        for (int i = 0; i < nb; i++) block_forward(xb, &a, blocks[i], &m->cfg, &rope, B, T);
+    const int s0 = from_embed ? 0 : src, s1 = b > a && stage_of[b - 1] > s0 ? stage_of[b - 1] : s0;
+    if (t->stage >= s0 && t->stage <= s1) {
+        if (t->stage > s0) df_recv_floats(x, shard_floats(sh), t->stage - 1, t->pipe);
+        int mb = sh->tokens_per_mb / T;
+        mb = mb < 1 ? 1 : mb > rows ? rows : mb;
+        BlockActs acts;
+        block_acts_init(&acts, &sh->m->cfg, mb, T, 0);
+        Rope rope;
+        model_rope_init(&rope, &sh->m->cfg, T);
+        for (int r0 = 0; r0 < rows; r0 += mb) {
+            const int B = rows - r0 < mb ? rows - r0 : mb;
+            float *xb = x + (size_t)r0 * sh->N;
+            if (from_embed && t->stage == 0)
+                for (int r = 0; r < B; r++) {
+                    const int row = r0 + r, k = row / sh->b_loc, j = row % sh->b_loc;
+                    model_embed(xb + (size_t)r * sh->N, sh->m, sh->ft->ids + ((size_t)k * sh->batch + sh->b_off + j) * T, T);
+                }
+            for (int i = a; i < b; i++)
+                if (stage_of[i] == t->stage) block_forward(xb, &acts, blocks[i], &sh->m->cfg, &rope, B, T);
+        }
+        rope_free(&rope);
+        block_acts_free(&acts);
+        if (t->stage < s1) df_send_floats(x, shard_floats(sh), t->stage + 1, t->pipe);
     }
-    rope_free(&rope);
-    block_acts_free(&a);
+    if (dst != s1) {
+        if (t->stage == s1) df_send_floats(x, shard_floats(sh), dst, t->pipe);
+        if (t->stage == dst) df_recv_floats(x, shard_floats(sh), s1, t->pipe);
+    }
 }
 
 /* ---- the state file ---- */
@@ -179,32 +197,6 @@ static void put_u64(Bytes *b, uint64_t v) { put(b, &v, 8); }
 
 static const char MAGIC[8] = "DFFUSE1";
 
-static void stack_serialize(Bytes *b, const Stack *s) {
-    put(b, MAGIC, 8);
-    put_i32(b, s->n);
-    for (int i = 0; i < s->n; i++) {
-        const FusedBlock *fb = s->fb[i];
-        put_i32(b, s->orig[i]);
-        put_i32(b, fb != NULL);
-        if (!fb) continue;
-        put_u64(b, fb->nbase);
-        put_u64(b, fb->ncoef);
-        put_i32(b, fb->nterms);
-        for (int k = 0; k < fb->nterms; k++) put_i32(b, fb->term[k].id);
-        put(b, fb->pb, sizeof(float) * fb->nbase);
-        put(b, fb->pc, sizeof(float) * fb->ncoef);
-    }
-    int nf = 0;
-    for (int i = 0; i < s->L0; i++) nf += s->folded[i] != NULL;
-    put_i32(b, nf);
-    for (int i = 0; i < s->L0; i++)
-        if (s->folded[i]) {
-            put_i32(b, i);
-            put_u64(b, s->folded[i]->numel);
-            put(b, s->folded[i]->mem, sizeof(float) * s->folded[i]->numel);
-        }
-}
-
 typedef struct {
     const char *p, *end, *file;
     int bad;
@@ -232,127 +224,152 @@ static uint64_t get_u64(Reader *r) {
     return v;
 }
 
-/* s (fresh from stack_init) <- the serialized stack; -1 + message naming the file */
+/* this stage's part of the stack: its fused blocks' parameters and the injected blocks it holds */
+static void stack_serialize(Bytes *b, const Stack *s) {
+    put(b, MAGIC, 8);
+    int nf = 0;
+    for (int i = 0; i < s->n; i++) nf += s->fb[i] != NULL;
+    put_i32(b, nf);
+    for (int i = 0; i < s->n; i++) {
+        const FusedBlock *fb = s->fb[i];
+        if (!fb) continue;
+        put_i32(b, s->orig[i]);
+        put_u64(b, fb->nbase);
+        put_u64(b, fb->ncoef);
+        put_i32(b, fb->nterms);
+        for (int k = 0; k < fb->nterms; k++) put_i32(b, fb->term[k].id);
+        put(b, fb->pb, sizeof(float) * fb->nbase);
+        put(b, fb->pc, sizeof(float) * fb->ncoef);
+    }
+    int nw = 0;
+    for (int i = 0; i < s->L0; i++) nw += s->folded[i] != NULL;
+    put_i32(b, nw);
+    for (int i = 0; i < s->L0; i++)
+        if (s->folded[i]) {
+            put_i32(b, i);
+            put_u64(b, s->folded[i]->numel);
+            put(b, s->folded[i]->dtype, sizeof s->folded[i]->dtype);
+            put(b, s->folded[i]->mem, sizeof(float) * s->folded[i]->numel);
+        }
+}
+
+/* s (after the removals) <- this stage's data; -1 + message naming the file */
 static int stack_deserialize(Stack *s, const char *data, size_t len, const char *file, const Model *m, const FuseOptions *fo) {
     Reader r = {data, data + len, file, 0};
     char magic[8];
     get(&r, magic, 8);
     if (r.bad || memcmp(magic, MAGIC, 8)) return df_fail("%s: not a depthfuse fusegpt state data file", file);
-    const int n = get_i32(&r);
-    if (n < 1 || n > s->L0) return df_fail("%s: %d blocks in the stack (the model has %d)", file, n, s->L0);
-    /* the folded sources are at the end: find them first */
-    const char *body = r.p;
-    for (int i = 0; i < n && !r.bad; i++) {
+    const int nf = get_i32(&r);
+    if (nf < 0 || nf > s->n) return df_fail("%s: %d fused blocks (the stack has %d)", file, nf, s->n);
+    const char *body = r.p; /* the injected blocks come last: read them first */
+    for (int i = 0; i < nf && !r.bad; i++) {
         get_i32(&r);
-        if (!get_i32(&r)) continue;
         const uint64_t nb = get_u64(&r), nc = get_u64(&r);
         const int nt = get_i32(&r);
-        if (nt < 0 || nt > FUSE_MAX_TERMS || nb > len || nc > len) r.bad = 1;
+        if (nt < 0 || nt > FUSE_MAX_TERMS || nb > len || nc > len || (size_t)(r.end - r.p) < 4 * (size_t)nt + sizeof(float) * (nb + nc))
+            r.bad = 1;
         else r.p += 4 * (size_t)nt + sizeof(float) * (nb + nc);
-        if (r.p > r.end) r.bad = 1;
     }
-    const int nf = get_i32(&r);
-    for (int k = 0; k < nf && !r.bad; k++) {
+    const int nw = get_i32(&r);
+    for (int k = 0; k < nw && !r.bad; k++) {
         const int id = get_i32(&r);
-        const uint64_t numel = get_u64(&r);
-        if (id < 0 || id >= s->L0 || numel != m->blocks[0]->numel || s->folded[id]) {
+        Block *b = NULL;
+        if (id >= 0 && id < s->L0 && !s->folded[id]) b = block_new(&m->cfg);
+        if (!b || get_u64(&r) != b->numel) {
+            if (b) block_release(b);
             r.bad = 1;
             break;
         }
-        Block *b = block_new(&m->cfg);
-        memcpy(b->dtype, m->blocks[id]->dtype, sizeof b->dtype);
-        get(&r, b->mem, sizeof(float) * numel);
+        get(&r, b->dtype, sizeof b->dtype);
+        get(&r, b->mem, sizeof(float) * b->numel);
         s->folded[id] = b;
     }
     if (r.bad) return df_fail("%s: truncated or inconsistent fusegpt state data", file);
-    Stack fresh = *s;
-    int *keep = df_calloc((size_t)s->L0, sizeof(int));
     r.p = body;
-    int rc = 0;
-    for (int i = 0; i < n && rc == 0; i++) {
-        const int orig = get_i32(&r), fused = get_i32(&r);
-        if (orig < 0 || orig >= s->L0 || keep[orig]) {
-            rc = df_fail("%s: block %d listed twice or out of range", file, orig);
-            break;
-        }
-        keep[orig] = 1;
-        s->orig[i] = orig;
-        s->plain[i] = block_retain(m->blocks[orig]);
-        s->fb[i] = NULL;
-        if (!fused) continue;
+    for (int i = 0; i < nf; i++) {
+        const int orig = get_i32(&r);
+        int p = 0;
+        while (p < s->n && s->orig[p] != orig) p++;
+        if (p == s->n || s->fb[p] || !s->plain[p]) return df_fail("%s: block %d is not a block of this stage's stack", file, orig);
         const uint64_t nb = get_u64(&r), nc = get_u64(&r);
         const int nt = get_i32(&r);
-        FusedBlock *fb = stack_fused(s, i, &m->cfg, fo);
-        for (int k = 0; k < nt && rc == 0; k++) {
+        FusedBlock *fb = stack_fused(s, p, &m->cfg, fo);
+        for (int k = 0; k < nt; k++) {
             const int id = get_i32(&r);
-            if (id < 0 || id >= s->L0) rc = df_fail("%s: absorbed block %d out of range", file, id);
-            else rc = fused_block_absorb(fb, s->folded[id] ? s->folded[id] : m->blocks[id], id);
+            Block *src = id >= 0 && id < s->L0 ? (s->folded[id] ? s->folded[id] : m->blocks[id]) : NULL;
+            if (!src) return df_fail("%s: block %d absorbed block %d, which this stage does not hold", file, orig, id);
+            DF_TRY(fused_block_absorb(fb, src, id));
         }
-        if (rc == 0 && (fb->nbase != nb || fb->ncoef != nc))
-            rc = df_fail("%s: block %d's parameters do not match --rank/--lora-rank of this run", file, orig);
-        if (rc == 0) {
-            get(&r, fb->pb, sizeof(float) * nb);
-            get(&r, fb->pc, sizeof(float) * nc);
-            fused_block_materialize(fb);
-        }
+        if (fb->nbase != nb || fb->ncoef != nc)
+            return df_fail("%s: block %d's parameters do not match --rank/--lora-rank of this run", file, orig);
+        get(&r, fb->pb, sizeof(float) * nb);
+        get(&r, fb->pc, sizeof(float) * nc);
+        fused_block_materialize(fb);
     }
-    /* the blocks no longer listed: the fresh stack's references to them go */
-    for (int i = 0; i < fresh.L0; i++) block_release(m->blocks[i]);
-    s->n = n;
-    free(keep);
-    return rc;
+    return 0;
 }
 
 typedef struct {
     const FuseGptOpts *o;
+    const Topology *t;
     Key key;
     int K;
 } StateCtx;
 
-static cJSON *state_json(const StateCtx *sc, const FuseGptResult *r, const char *data_name) {
+/* STATE.<done>.s<stage>.bin beside the state; dir_too: with the state's folder */
+static char *data_path(const char *state, int done, int stage, int dir_too) {
+    const char *base = dir_too ? state : df_basename(state);
+    char *p = df_malloc(strlen(base) + 48);
+    sprintf(p, "%s.%d.s%d.bin", base, done, stage);
+    return p;
+}
+
+static cJSON *state_json(const StateCtx *sc, const FuseGptResult *r) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "method", "fusegpt");
     cJSON_AddStringToObject(root, "model_hash", sc->key.model_hash);
     cJSON_AddStringToObject(root, "calib_hash", sc->key.ft_hash);
     cJSON_AddStringToObject(root, "mi_calib_hash", sc->key.mi_hash);
     cJSON_AddStringToObject(root, "options", sc->o->options ? sc->o->options : "");
+    cJSON_AddNumberToObject(root, "pipeline", sc->t->P);
     cJSON_AddNumberToObject(root, "done", r->n_removed);
     cJSON *rem = cJSON_AddArrayToObject(root, "removed");
     for (int i = 0; i < r->n_removed; i++) cJSON_AddItemToArray(rem, cJSON_CreateNumber(r->removed[i]));
     cJSON_AddItemToObject(root, "iterations", cJSON_Duplicate(r->iterations, 1));
-    cJSON_AddStringToObject(root, "data", data_name);
+    char *dn = data_path(sc->o->state, r->n_removed, 0, 0);
+    *strrchr(dn, '.') = 0;
+    *strrchr(dn, '.') = 0;
+    cJSON_AddStringToObject(root, "data", dn); /* + ".s<stage>.bin" */
+    free(dn);
     return root;
 }
 
-/* the data file's path beside the state: STATE.<done>.bin */
-static char *data_path(const char *state, int done) {
-    char *p = df_malloc(strlen(state) + 32);
-    sprintf(p, "%s.%d.bin", state, done);
-    return p;
-}
-
-/* rank 0: data file, then the JSON (the commit), then the previous data file removed */
+/* collective: each stage's data file (by its group-0 rank), then rank 0's JSON (the commit), then
+ * the previous data files removed */
 static int state_save(const StateCtx *sc, const FuseGptResult *r, const Stack *s) {
+    const Topology *t = sc->t;
     int rc = 0;
-    if (df_rank() == 0) {
+    if (t->group == 0) {
         Bytes b = {0};
         stack_serialize(&b, s);
-        char *dp = data_path(sc->o->state, r->n_removed);
+        char *dp = data_path(sc->o->state, r->n_removed, t->stage, 1);
         rc = df_write_file(dp, b.p, b.n);
         free(b.p);
-        if (rc == 0) {
-            cJSON *root = state_json(sc, r, df_basename(dp));
-            rc = df_json_write(sc->o->state, root);
-            cJSON_Delete(root);
-        }
-        if (rc == 0 && r->n_removed > 0) {
-            char *old = data_path(sc->o->state, r->n_removed - 1);
-            remove(old);
-            free(old);
-        }
         free(dp);
     }
-    return df_agree(MPI_COMM_WORLD, rc);
+    DF_TRY(df_agree(MPI_COMM_WORLD, rc));
+    if (t->rank == 0) {
+        cJSON *root = state_json(sc, r);
+        rc = df_json_write(sc->o->state, root);
+        cJSON_Delete(root);
+    }
+    DF_TRY(df_agree(MPI_COMM_WORLD, rc));
+    if (t->group == 0 && r->n_removed > 0) {
+        char *old = data_path(sc->o->state, r->n_removed - 1, t->stage, 1);
+        remove(old);
+        free(old);
+    }
+    return 0;
 }
 
 static int check_str(const cJSON *root, const char *key, const char *want, const char *file, const char *what) {
@@ -365,39 +382,6 @@ static int check_str(const cJSON *root, const char *key, const char *want, const
 }
 
 /* rank 0 reads the state and its data; every rank gets both as text/bytes */
-static int state_read0(const StateCtx *sc, char **json_text, char **data, size_t *data_len) {
-    const char *f = sc->o->state;
-    cJSON *root = NULL;
-    DF_TRY(df_json_load(f, &root));
-    const char *dn = NULL;
-    int64_t done = 0;
-    int rc = check_str(root, "method", "fusegpt", f, "method");
-    if (rc == 0) rc = check_str(root, "model_hash", sc->key.model_hash, f, "model");
-    if (rc == 0) rc = check_str(root, "calib_hash", sc->key.ft_hash, f, "set of fine-tuning windows");
-    if (rc == 0) rc = check_str(root, "mi_calib_hash", sc->key.mi_hash, f, "set of Macro Influence windows");
-    if (rc == 0) rc = check_str(root, "options", sc->o->options ? sc->o->options : "", f, "set of options");
-    if (rc == 0) rc = df_json_int(root, "done", f, &done);
-    if (rc == 0 && (done < 0 || done > sc->K)) rc = df_fail("%s: %" PRId64 " fusions done, this run makes %d", f, done, sc->K);
-    if (rc == 0) rc = df_json_str(root, "data", f, &dn);
-    if (rc == 0 && (strchr(dn, '/') || !*dn)) rc = df_fail("%s: \"data\" must name a file beside it", f);
-    if (rc == 0) {
-        char *dir = df_strdup(f), *slash = strrchr(dir, '/');
-        char *dp;
-        if (slash) {
-            *slash = 0;
-            dp = df_path_join(dir, dn);
-        } else {
-            dp = df_strdup(dn);
-        }
-        rc = df_read_file(dp, data, data_len);
-        free(dp);
-        free(dir);
-    }
-    if (rc == 0) *json_text = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    return rc;
-}
-
 static void bcast_text(char **p, size_t *len) {
     uint64_t n = df_rank() == 0 ? *len : 0;
     MPI_Bcast(&n, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
@@ -411,34 +395,66 @@ static void bcast_text(char **p, size_t *len) {
 }
 
 /* Collective: restores r and s from the state file when it exists; r->n_removed = 0 otherwise */
+
+/* rank 0 reads and checks the state's JSON */
+static int state_read0(const StateCtx *sc, char **json_text) {
+    const char *f = sc->o->state;
+    cJSON *root = NULL;
+    DF_TRY(df_json_load(f, &root));
+    int64_t done = 0, P = 0;
+    int rc = check_str(root, "method", "fusegpt", f, "method");
+    if (rc == 0) rc = check_str(root, "model_hash", sc->key.model_hash, f, "model");
+    if (rc == 0) rc = check_str(root, "calib_hash", sc->key.ft_hash, f, "set of fine-tuning windows");
+    if (rc == 0) rc = check_str(root, "mi_calib_hash", sc->key.mi_hash, f, "set of Macro Influence windows");
+    if (rc == 0) rc = check_str(root, "options", sc->o->options ? sc->o->options : "", f, "set of options");
+    if (rc == 0) rc = df_json_int(root, "pipeline", f, &P);
+    if (rc == 0 && P != sc->t->P)
+        rc = df_fail("%s: written by a run of --pipeline %" PRId64 "; continue it with the same --pipeline (this run: %d)", f,
+                     P, sc->t->P);
+    if (rc == 0) rc = df_json_int(root, "done", f, &done);
+    if (rc == 0 && (done < 0 || done > sc->K)) rc = df_fail("%s: %" PRId64 " fusions done, this run makes %d", f, done, sc->K);
+    if (rc == 0) *json_text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* Collective: restores r and s from the state file when it exists; r->n_removed = 0 otherwise.
+ * Every rank reads its own stage's data file (a shared file system, as the outputs need). */
 static int state_resume(const StateCtx *sc, FuseGptResult *r, Stack *s, const Model *m) {
     int exists = df_rank() == 0 ? df_exists(sc->o->state) : 0;
     MPI_Bcast(&exists, 1, MPI_INT, 0, MPI_COMM_WORLD);
     if (!exists) return 0;
-    char *json = NULL, *data = NULL;
-    size_t jl = 0, dl = 0;
-    int rc = df_rank() == 0 ? state_read0(sc, &json, &data, &dl) : 0;
+    char *json = NULL;
+    size_t jl = 0;
+    int rc = df_rank() == 0 ? state_read0(sc, &json) : 0;
     if (json) jl = strlen(json);
     DF_TRY(df_agree(MPI_COMM_WORLD, rc));
     bcast_text(&json, &jl);
-    bcast_text(&data, &dl);
     cJSON *root = cJSON_Parse(json);
     const cJSON *rem = cJSON_GetObjectItem(root, "removed"), *its = cJSON_GetObjectItem(root, "iterations");
     const int done = (int)cJSON_GetObjectItem(root, "done")->valuedouble;
     if (!cJSON_IsArray(rem) || cJSON_GetArraySize(rem) != done || !cJSON_IsArray(its) || cJSON_GetArraySize(its) != done)
         rc = df_fail("%s: \"removed\" and \"iterations\" must list the %d fusions done", sc->o->state, done);
-    for (int i = 0; rc == 0 && i < done; i++) r->removed[i] = (int)cJSON_GetArrayItem(rem, i)->valuedouble;
+    for (int i = 0; rc == 0 && i < done; i++) {
+        const int id = (int)cJSON_GetArrayItem(rem, i)->valuedouble;
+        int p = 0;
+        while (p < s->n && s->orig[p] != id) p++;
+        if (p == s->n) rc = df_fail("%s: removed block %d is not in the model or listed twice", sc->o->state, id);
+        else r->removed[i] = id, stack_remove(s, p);
+    }
     if (rc == 0) {
         r->n_removed = done;
         cJSON_Delete(r->iterations);
         r->iterations = cJSON_Duplicate(its, 1);
-        rc = stack_deserialize(s, data, dl, sc->o->state, m, &sc->o->fuse);
-        if (rc == 0 && s->n != s->L0 - done)
-            rc = df_fail("%s: %d blocks in the stack after %d fusions of %d", sc->o->state, s->n, done, s->L0);
+        char *dp = data_path(sc->o->state, done, sc->t->stage, 1), *data = NULL;
+        size_t dl = 0;
+        rc = df_read_file(dp, &data, &dl);
+        if (rc == 0) rc = stack_deserialize(s, data, dl, dp, m, &sc->o->fuse);
+        free(data);
+        free(dp);
     }
     cJSON_Delete(root);
     free(json);
-    free(data);
     rc = df_agree(MPI_COMM_WORLD, rc);
     if (rc == 0 && done > 0) {
         df_print0("resuming from %s: blocks", sc->o->state);
@@ -465,15 +481,41 @@ static int lowest_mi(double *score, const Topology *t, const Model *m, const Sta
     free(buf);
     return rc < 0 ? -1 : best;
 }
-
 static cJSON *numbers(const double *v, int n) {
     cJSON *a = cJSON_CreateArray();
     for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
     return a;
 }
 
+
+/* the injected block f on every rank of the pipe: its own (or its fold) on its stage, a copy sent
+ * from there elsewhere (kept in folded[] for the state); a new reference */
+static Block *pruned_source(Stack *s, int f, const Topology *t, const ModelConfig *c) {
+    const int fid = s->orig[f], sf = s->stage0[fid];
+    Block *src = NULL;
+    if (t->stage == sf) {
+        if (s->fb[f]) { /* nested: the fused block's effective weights, folded once and shared */
+            src = fused_block_fold(s->fb[f]);
+            s->folded[fid] = block_retain(src);
+        } else {
+            src = block_retain(s->plain[f]);
+        }
+    } else {
+        src = block_new(c);
+    }
+    if (t->P > 1) {
+        int dt[BW_COUNT];
+        for (int w = 0; w < BW_COUNT; w++) dt[w] = (int)src->dtype[w];
+        MPI_Bcast(dt, BW_COUNT, MPI_INT, sf, t->pipe);
+        df_bcast_floats(src->mem, src->numel, sf, t->pipe);
+        for (int w = 0; w < BW_COUNT; w++) src->dtype[w] = (DfDtype)dt[w];
+        if (t->stage != sf) s->folded[fid] = block_retain(src);
+    }
+    return src;
+}
+
 static int fuse_one(FuseGptResult *r, Stack *s, const Topology *t, const Model *m, const CalibSet *ft, const CalibSet *mi,
-                    const FuseGptOpts *o, MPI_Comm dp, int it) {
+                    const FuseGptOpts *o, int it) {
     const double t0 = df_now();
     const ModelConfig *c = &m->cfg;
     double mi_score = 0;
@@ -485,56 +527,66 @@ static int fuse_one(FuseGptResult *r, Stack *s, const Topology *t, const Model *
     const int fid = s->orig[f], first = s->orig[g0], last = s->orig[g1 - 1];
     df_print0("fusion %d/%d: block %d (MI %.6f) into blocks %d..%d (positions %d..%d)\n", it + 1, o->K, fid, mi_score,
               first, last, g0, g1 - 1);
+    /* the stages of the current blocks; the group after the removal runs on stages sx..sy */
+    int *stage = df_malloc(sizeof(int) * (size_t)s->n);
+    for (int i = 0; i < s->n; i++) stage[i] = s->stage0[s->orig[i]];
+    const int rx = g0 == f ? g0 + 1 : g0, ry = g1 - 1 == f ? g1 - 2 : g1 - 1;
+    const int sx = stage[rx], sy = stage[ry], sg = stage[g0];
 
-    /* this rank's share of every batch, its student input and teacher output */
-    const int B = o->train.batch, D = df_comm_size(dp), d = df_comm_rank(dp);
-    Shard sh = {ft->n / B, d * B / D, (d + 1) * B / D - d * B / D, ft->T, (size_t)ft->T * c->hidden, NULL, NULL};
-    const size_t rows = (size_t)sh.n_batches * sh.b_loc;
-    sh.x = df_alloc_floats(rows * sh.N + 1);
-    sh.y = df_alloc_floats(rows * sh.N + 1);
+    /* this rank's share of every batch: the student input (on sx) and the teacher output (on sy) */
+    const int B = o->train.batch, D = t->D, d = t->group;
+    Shard sh = {t, m, ft, B, o->tokens_per_mb, ft->n / B, d * B / D, (d + 1) * B / D - d * B / D, ft->T,
+                (size_t)ft->T * c->hidden};
+    float *x = df_alloc_floats(shard_floats(&sh) + 1), *y = df_alloc_floats(shard_floats(&sh) + 1);
     const double tc = df_now();
-    Block **pre = df_malloc(sizeof(Block *) * (size_t)s->n);
-    for (int i = 0; i < s->n; i++) pre[i] = (Block *)stack_block(s, i);
-    shard_forward(&sh, sh.x, 1, m, pre, g0, ft, B, o->tokens_per_mb);
+    Block **cur = df_malloc(sizeof(Block *) * (size_t)s->n);
+    for (int i = 0; i < s->n; i++) cur[i] = (Block *)stack_block(s, i);
+    relay_forward(&sh, x, 1, 0, cur, stage, 0, g0, sg);
     if (o->teacher == TEACHER_CURRENT) {
-        memcpy(sh.y, sh.x, sizeof(float) * rows * sh.N);
-        shard_forward(&sh, sh.y, 0, m, pre + g0, g1 - g0, ft, B, o->tokens_per_mb);
+        if (t->stage == sg) memcpy(y, x, sizeof(float) * shard_floats(&sh));
+        relay_forward(&sh, y, 0, sg, cur, stage, g0, g1, sy);
     } else {
-        shard_forward(&sh, sh.y, 1, m, m->blocks, last + 1, ft, B, o->tokens_per_mb);
+        relay_forward(&sh, y, 1, 0, m->blocks, s->stage0, 0, last + 1, sy);
     }
-    free(pre);
+    if (sg != sx) { /* the pruned block was the group's first: the student starts on the next stage */
+        if (t->stage == sg) df_send_floats(x, shard_floats(&sh), sx, t->pipe);
+        if (t->stage == sx) df_recv_floats(x, shard_floats(&sh), sg, t->pipe);
+    }
+    free(cur);
     const double cache_s = df_now() - tc;
 
-    /* inject block f into every other block of the group, then drop it */
-    Block *src;
-    if (s->fb[f]) { /* nested: the fused block's effective weights, folded once and shared */
-        src = fused_block_fold(s->fb[f]);
-        s->folded[fid] = block_retain(src);
-    } else {
-        src = block_retain(s->plain[f]);
-    }
+    /* inject block f into every other block of the group (those of this stage), then drop it */
+    Block *src = pruned_source(s, f, t, c);
     int rc = 0;
     for (int i = g0; i < g1 && rc == 0; i++)
-        if (i != f) {
+        if (i != f && stage[i] == t->stage) {
             FusedBlock *fb = stack_fused(s, i, c, &o->fuse);
             rc = fused_block_absorb(fb, src, fid);
             if (rc == 0) fused_block_materialize(fb);
         }
     block_release(src);
-    if (rc < 0) {
-        free(sh.x);
-        free(sh.y);
-        return rc;
-    }
     stack_remove(s, f);
-    const int n = g1 - g0 - 1;
+    free(stage);
+    if (df_agree(MPI_COMM_WORLD, rc) < 0) {
+        free(x);
+        free(y);
+        return -1;
+    }
 
-    GroupData g = {s->fb + g0, n, c, NULL, ft->T, sh.n_batches, sh.b_loc, sh.x, sh.y, dp};
+    /* this stage's part of the group */
+    FusedBlock **mine = df_malloc(sizeof(FusedBlock *) * (size_t)(g1 - g0));
+    int n = 0;
+    for (int i = g0; i < g1 - 1; i++)
+        if (s->fb[i] && s->stage0[s->orig[i]] == t->stage) mine[n++] = s->fb[i];
+    const int active = t->stage >= sx && t->stage <= sy;
+    GroupData g = {mine, n, c, NULL, ft->T, sh.n_batches, sh.b_loc, t->P > 1 ? (sh.b_loc > 0 ? sh.b_loc : 1) : 1, x, y,
+                   t->stage_comm, t->P > 1 ? t->pipe : MPI_COMM_SELF,
+                   active && t->stage > sx ? t->stage - 1 : -1, active && t->stage < sy ? t->stage + 1 : -1, active};
     Rope rope;
     model_rope_init(&rope, c, ft->T);
     g.rope = &rope;
     const double loss0 = group_loss(&g, &o->train);
-    double *loss = df_calloc((size_t)o->train.epochs, sizeof(double));
+    double *loss = df_calloc((size_t)o->train.epochs + 1, sizeof(double));
     char label[64];
     snprintf(label, sizeof label, "fusion %d/%d: fine-tuning", it + 1, o->K);
     Progress prog;
@@ -543,8 +595,9 @@ static int fuse_one(FuseGptResult *r, Stack *s, const Topology *t, const Model *
     group_train(loss, &g, &o->train, &prog);
     const double train_s = df_now() - tt;
     rope_free(&rope);
-    free(sh.x);
-    free(sh.y);
+    free(mine);
+    free(x);
+    free(y);
     df_print0("fusion %d/%d: loss %.6g -> %.6g (%d epochs of %d steps, %.1f s)\n", it + 1, o->K, loss0,
               o->train.epochs ? loss[o->train.epochs - 1] : loss0, o->train.epochs, sh.n_batches, train_s);
 
@@ -568,7 +621,7 @@ static int fuse_one(FuseGptResult *r, Stack *s, const Topology *t, const Model *
     return 0;
 }
 
-/* the folded model: every fused block folded in fp32 (dtypes of its own block) */
+/* the folded model: every fused block folded in fp32 (dtypes of its own block); this rank's blocks */
 static void fold_stack(Model *out, const Stack *s, const Model *m) {
     int *idx = df_malloc(sizeof(int) * (size_t)s->n);
     for (int i = 0; i < s->n; i++) idx[i] = s->orig[i];
@@ -585,22 +638,22 @@ int fusegpt_run(FuseGptResult *r, const Topology *t, const Model *m, const Calib
                 const FuseGptOpts *o) {
     memset(r, 0, sizeof *r);
     const int L = m->cfg.n_layers;
-    if (t->P != 1) return df_fail("fusegpt: --pipeline %d: the fusion runs with every block on every rank (--pipeline 1)", t->P);
     if (o->K < 1 || o->K >= L) return df_fail("fusegpt: cannot remove %d of %d blocks", o->K, L);
     if (ft->n < o->train.batch)
         return df_fail("fusegpt: %d fine-tuning windows is fewer than one batch of %d", ft->n, o->train.batch);
+    if (o->train.batch < t->D)
+        df_print0("note: %d data-parallel groups share batches of %d sequences: %d of them idle\n", t->D, o->train.batch,
+                  t->D - o->train.batch);
     r->removed = df_calloc((size_t)L, sizeof(int));
     r->iterations = cJSON_CreateArray();
     Stack s;
-    stack_init(&s, m);
-    StateCtx sc = {o, state_key(m, ft, mi), o->K};
+    stack_init(&s, t, m);
+    StateCtx sc = {o, t, state_key(m, ft, mi), o->K};
     int rc = o->state ? state_resume(&sc, r, &s, m) : 0;
-    /* the data-parallel groups split each batch (P = 1: one rank per group) */
-    MPI_Comm dp = t->stage_comm;
     const double t0 = df_now();
     const int start = r->n_removed;
     for (int it = start; it < o->K && rc == 0; it++) {
-        rc = df_agree(MPI_COMM_WORLD, fuse_one(r, &s, t, m, ft, mi, o, dp, it));
+        rc = df_agree(MPI_COMM_WORLD, fuse_one(r, &s, t, m, ft, mi, o, it));
         if (rc == 0 && o->state) rc = state_save(&sc, r, &s);
         if (rc == 0 && it + 1 < o->K) {
             const double el = df_now() - t0, eta = el / (it + 1 - start) * (o->K - it - 1);
