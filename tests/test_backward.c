@@ -83,8 +83,8 @@ static double mm_loss(void *c_) {
 static void test_matmul(int N, int C, int OC) {
     MmCtx c = {randv((size_t)N * C, 1), randv((size_t)OC * C, 1), randv(OC, 1), zeros((size_t)N * OC),
                randv((size_t)N * OC, 1), N, C, OC};
-    float *dx = zeros((size_t)N * C), *dw = randv((size_t)OC * C, 1), *db = zeros(OC);
-    matmul_backward(dx, dw, db, c.R, OC, c.x, C, c.w, N, C, OC, 0.0f); /* beta 0: dw's garbage is overwritten */
+    float *dx = randv((size_t)N * C, 1), *dw = randv((size_t)OC * C, 1), *db = randv(OC, 1);
+    matmul_backward(dx, dw, db, c.R, OC, c.x, C, c.w, N, C, OC, 0.0f); /* beta 0: the garbage is overwritten */
     fd_check("matmul dx", c.x, (size_t)N * C, dx, mm_loss, &c, 1e-2f, 1e-2);
     fd_check("matmul dw", c.w, (size_t)OC * C, dw, mm_loss, &c, 1e-2f, 1e-2);
     fd_check("matmul dbias", c.b, OC, db, mm_loss, &c, 1e-2f, 1e-2);
@@ -270,6 +270,7 @@ int main(int argc, char **argv) {
     test_attention(1, 19, 6, 2, 4, 1, 1);  /* segments */
     test_attention(1, 600, 4, 1, 16, 0, 0); /* three chunks of 256 rows */
     test_attention(2, 300, 4, 2, 8, 1, 0);
+    test_attention(1, 2048, 2, 1, 16, 0, 0); /* seq 2048: 8 chunks, never a T x T buffer */
     test_swiglu(23, 17);
     test_residual();
     test_fused_linear(24, 20, 6, 5, 2);

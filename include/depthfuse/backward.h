@@ -24,6 +24,9 @@
  * fixed order (down, gate, up, mlp norm, o, o bias, q, k, v, q/k/v biases, attn norm). */
 typedef struct GradSink {
     void (*consume)(struct GradSink *s, int w, const float *g, int out, int in);
+    /* optional (NULL: always consume): an array to ADD weight w's gradient into directly, which
+     * saves the scratch and a pass over it (a plain block's gradient buffer); NULL for w: consume */
+    float *(*dest)(struct GradSink *s, int w);
     void *ctx;
     unsigned want; /* bit mask of BlockWeight; weights not wanted cost no G GEMM */
 } GradSink;

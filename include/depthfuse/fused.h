@@ -23,7 +23,8 @@
  * low learning rate) and "coef" (C_L, C_R, c_b: the coefficient learning rate), each with a gradient
  * array of the same layout. A FusedArena moves the blocks of a group into ONE parameter array and
  * ONE gradient array, [all base | all coef], so the trainer all-reduces one buffer and runs Adam
- * over it with lr_base on [0, nbase) and lr_coef on [nbase, n). */
+ * over it with lr_base on [0, nbase) and lr_coef on [nbase, n); its blocks share one out x in
+ * scratch (for C_L C_R and G (.) W_p) instead of one each. */
 #ifndef DEPTHFUSE_FUSED_H
 #define DEPTHFUSE_FUSED_H
 #include <stddef.h>
@@ -91,7 +92,9 @@ typedef struct {
     size_t nbase, ncoef;
     int in_arena;                               /* arrays belong to a FusedArena (no absorb then) */
     Block *eff;                                 /* effective weights (fused_block_materialize) */
-    float *scratch;                             /* max out*in */
+    size_t maxw;                                /* max out*in over the linears */
+    float *scratch;                             /* [maxw] shared by the blocks of an arena while in one;
+                                                   NULL outside (each call takes a temporary) */
 } FusedBlock;
 
 /* A fused block over base (retained): gains copied from base, A seeded, B = 0, no terms yet. */
@@ -118,6 +121,7 @@ void fused_block_zero_grad(FusedBlock *fb);
 typedef struct {
     float *p, *g;           /* [n] parameters and gradients: [base of every block | coef of every block] */
     size_t n, nbase;
+    float *scratch;         /* max out*in of the blocks, shared */
     FusedBlock **blocks;
     int nblocks;
 } FusedArena;

@@ -32,11 +32,12 @@ void matmul_forward_ref(float *out, const float *x, const float *w, const float 
  *   dx[N,C]   += dout[N,OC] w[OC,C]          (sgemm NN; 2 N C OC FLOPs)
  *   dw[OC,C]  += dout^T x  = G               (sgemm TN, K = N; 2 N C OC FLOPs)
  *   dbias[OC] += sum_n dout[n]
- * beta_w 0 writes dw instead of accumulating (a per-linear scratch G need not be zeroed). */
+ * beta 1 accumulates as above; beta 0 writes the three instead (no zeroing pass, no read of the
+ * old values: the block backward writes its scratch this way). */
 void matmul_backward(float *dx, float *dw, float *dbias, const float *dout, int ldo, const float *x, int ldx,
-                     const float *w, int N, int C, int OC, float beta_w);
+                     const float *w, int N, int C, int OC, float beta);
 void matmul_backward_ref(float *dx, float *dw, float *dbias, const float *dout, int ldo, const float *x, int ldx,
-                         const float *w, int N, int C, int OC, float beta_w);
+                         const float *w, int N, int C, int OC, float beta);
 
 /* Rotary embedding tables for positions 0..T-1: cos/sin [T, hd/2] (HF rotate-half convention). */
 typedef struct {

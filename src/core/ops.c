@@ -93,10 +93,11 @@ void matmul_forward(float *out, const float *x, const float *w, const float *bia
 }
 
 void matmul_backward(float *dx, float *dw, float *dbias, const float *dout, int ldo, const float *x, int ldx,
-                     const float *w, int N, int C, int OC, float beta_w) {
-    if (dx) gemm_nn(N, C, OC, 1.0f, dout, ldo, w, C, 1.0f, dx, ldx);
-    if (dw) gemm_tn(OC, C, N, 1.0f, dout, ldo, x, ldx, beta_w, dw, C);
+                     const float *w, int N, int C, int OC, float beta) {
+    if (dx) gemm_nn(N, C, OC, 1.0f, dout, ldo, w, C, beta, dx, ldx);
+    if (dw) gemm_tn(OC, C, N, 1.0f, dout, ldo, x, ldx, beta, dw, C);
     if (dbias) {
+        if (beta == 0.0f) memset(dbias, 0, (size_t)OC * sizeof(float));
         int nchunk;
         float *part = chunk_partials(N, OC, &nchunk);
 #pragma omp parallel for schedule(static)

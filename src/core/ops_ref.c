@@ -69,23 +69,23 @@ void rmsnorm_backward_ref(float *dx, float *dw, const float *dout, const float *
 }
 
 void matmul_backward_ref(float *dx, float *dw, float *dbias, const float *dout, int ldo, const float *x, int ldx,
-                         const float *w, int N, int C, int OC, float beta_w) {
+                         const float *w, int N, int C, int OC, float beta) {
     for (int n = 0; dx && n < N; n++)
         for (int i = 0; i < C; i++) {
-            double acc = 0.0;
+            double acc = beta == 0.0f ? 0.0 : dx[(size_t)n * ldx + i];
             for (int o = 0; o < OC; o++) acc += (double)dout[(size_t)n * ldo + o] * w[(size_t)o * C + i];
-            dx[(size_t)n * ldx + i] += (float)acc;
+            dx[(size_t)n * ldx + i] = (float)acc;
         }
     for (int o = 0; dw && o < OC; o++)
         for (int i = 0; i < C; i++) {
             double acc = 0.0;
             for (int n = 0; n < N; n++) acc += (double)dout[(size_t)n * ldo + o] * x[(size_t)n * ldx + i];
-            dw[(size_t)o * C + i] = (float)(beta_w * dw[(size_t)o * C + i] + acc);
+            dw[(size_t)o * C + i] = (float)((beta == 0.0f ? 0.0 : dw[(size_t)o * C + i]) + acc);
         }
     for (int o = 0; dbias && o < OC; o++) {
-        double acc = 0.0;
+        double acc = beta == 0.0f ? 0.0 : dbias[o];
         for (int n = 0; n < N; n++) acc += dout[(size_t)n * ldo + o];
-        dbias[o] += (float)acc;
+        dbias[o] = (float)acc;
     }
 }
 

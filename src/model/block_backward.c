@@ -23,8 +23,11 @@ static void grad_block_consume(GradSink *s, int w, const float *g, int out, int 
     for (size_t i = 0; i < n; i++) d[i] += g[i];
 }
 
+static float *grad_block_dest(GradSink *s, int w) { return ((BlockGradSink *)s)->grads->w[w]; }
+
 void grad_sink_block(BlockGradSink *s, Block *grads, unsigned want) {
     s->sink.consume = grad_block_consume;
+    s->sink.dest = grad_block_dest;
     s->sink.ctx = s;
     s->sink.want = want;
     s->grads = grads;
@@ -65,14 +68,14 @@ static int wants(const GradSink *s, int w) { return s && (s->want >> w & 1u); }
 static void sink_linear(GradSink *s, BlockGradWork *wk, int w, const float *dout, int ldo, const float *x, int ldx,
                         int N, int in, int out) {
     if (!wants(s, w)) return;
-    matmul_backward(NULL, wk->G, NULL, dout, ldo, x, ldx, NULL, N, in, out, 0.0f);
-    s->consume(s, w, wk->G, out, in);
+    float *d = s->dest ? s->dest(s, w) : NULL;
+    matmul_backward(NULL, d ? d : wk->G, NULL, dout, ldo, x, ldx, NULL, N, in, out, d ? 1.0f : 0.0f);
+    if (!d) s->consume(s, w, wk->G, out, in);
 }
 
 static void sink_bias(GradSink *s, BlockGradWork *wk, const Block *blk, int w, const float *dout, int ldo, int N,
                       int out) {
     if (!blk->w[w] || !wants(s, w)) return;
-    memset(wk->G, 0, (size_t)out * sizeof(float));
     matmul_backward(NULL, NULL, wk->G, dout, ldo, NULL, 0, NULL, N, 0, out, 0.0f);
     s->consume(s, w, wk->G, out, 1);
 }
@@ -90,11 +93,9 @@ void block_backward(float *dx, const float *dy, BlockActs *a, const float *x_in,
         block_forward_packed(wk->dh, a, blk, c, rope, pos, seg, B, T);
     }
     /* MLP */
-    memset(wk->ds, 0, (size_t)N * I * sizeof(float));
     matmul_backward(wk->ds, NULL, NULL, dy, H, a->s, I, blk->w[BW_DOWN], N, I, H, 0.0f);
     sink_linear(sink, wk, BW_DOWN, dy, H, a->s, I, N, I, H);
     swiglu_backward(wk->dgu, wk->ds, a->gu, N, I);
-    memset(wk->dn, 0, NH * sizeof(float));
     matmul_backward(wk->dn, NULL, NULL, wk->dgu, 2 * I, a->n2, H, blk->w[BW_GATE], N, H, 2 * I, 0.0f);
     sink_linear(sink, wk, BW_GATE, wk->dgu, 2 * I, a->n2, H, N, H, I);
     sink_linear(sink, wk, BW_UP, wk->dgu + I, 2 * I, a->n2, H, N, H, I);
@@ -104,14 +105,12 @@ void block_backward(float *dx, const float *dy, BlockActs *a, const float *x_in,
     rmsnorm_backward(wk->dh, gw, wk->dn, a->h, blk->w[BW_MLP_NORM], a->rstd2, N, H);
     if (gw) sink->consume(sink, BW_MLP_NORM, gw, H, 1);
     /* attention */
-    memset(wk->datt, 0, (size_t)N * Q * sizeof(float));
     matmul_backward(wk->datt, NULL, NULL, wk->dh, H, a->att, Q, blk->w[BW_O], N, Q, H, 0.0f);
     sink_linear(sink, wk, BW_O, wk->dh, H, a->att, Q, N, Q, H);
     sink_bias(sink, wk, blk, BW_O_BIAS, wk->dh, H, N, H);
     attention_backward(wk->dqkv, QKV, wk->dqkv + Q, wk->dqkv + Q + KV, QKV, wk->datt, a->att, a->lse, a->qkv, QKV,
                        a->qkv + Q, a->qkv + Q + KV, QKV, seg, B, T, c->n_heads, c->n_kv_heads, hd);
     rope_backward_pos(wk->dqkv, rope, pos, B, T, c->n_heads + c->n_kv_heads, QKV);
-    memset(wk->dn, 0, NH * sizeof(float));
     matmul_backward(wk->dn, NULL, NULL, wk->dqkv, QKV, a->n1, H, blk->w[BW_Q], N, H, QKV, 0.0f);
     sink_linear(sink, wk, BW_Q, wk->dqkv, QKV, a->n1, H, N, H, Q);
     sink_linear(sink, wk, BW_K, wk->dqkv + Q, QKV, a->n1, H, N, H, KV);

@@ -170,7 +170,7 @@ FusedBlock *fused_block_new(Block *base, const ModelConfig *c, int id, const Fus
         init_uniform(fb->pb + fb->a[j], (size_t)fb->lora_rank[j] * fb->in[j], fb->in[j], o->seed, id, -1, j);
     fb->eff = block_new(c);
     memcpy(fb->eff->dtype, base->dtype, sizeof base->dtype);
-    fb->scratch = df_alloc_floats(maxw);
+    fb->maxw = maxw;
     return fb;
 }
 
@@ -185,7 +185,6 @@ void fused_block_free(FusedBlock *fb) {
     for (int k = 0; k < fb->nterms; k++) block_release(fb->term[k].src);
     block_release(fb->base);
     block_release(fb->eff);
-    free(fb->scratch);
     free(fb);
 }
 
@@ -259,14 +258,22 @@ void fused_block_linear(const FusedBlock *fb, int j, FusedLinearView *v) {
     }
 }
 
+/* the arena's shared scratch, or a temporary (released by scratch_done) */
+static float *scratch_take(const FusedBlock *fb) { return fb->scratch ? fb->scratch : df_alloc_floats(fb->maxw); }
+static void scratch_done(const FusedBlock *fb, float *s) {
+    if (s != fb->scratch) free(s);
+}
+
 const Block *fused_block_materialize(FusedBlock *fb) {
     Block *e = fb->eff;
+    float *scratch = scratch_take(fb);
     for (int j = 0; j < FUSE_LINEARS; j++) {
         FusedLinearView v;
         fused_block_linear(fb, j, &v);
         const int bw = fuse_linear_bias[j];
-        fused_linear_weight(e->w[fuse_linear_weight[j]], bw >= 0 ? e->w[bw] : NULL, &v, fb->scratch);
+        fused_linear_weight(e->w[fuse_linear_weight[j]], bw >= 0 ? e->w[bw] : NULL, &v, scratch);
     }
+    scratch_done(fb, scratch);
     memcpy(e->w[BW_ATTN_NORM], fb->pb + fb->g1, (size_t)fb->hidden * sizeof(float));
     memcpy(e->w[BW_MLP_NORM], fb->pb + fb->g2, (size_t)fb->hidden * sizeof(float));
     return e;
@@ -295,14 +302,20 @@ static void fused_consume(GradSink *s, int w, const float *g, int out, int in) {
         if (w != fuse_linear_weight[j] && w != fuse_linear_bias[j]) continue;
         FusedLinearView v;
         fused_block_linear(fb, j, &v);
-        if (w == fuse_linear_weight[j]) fused_linear_backward(&v, g, NULL, fb->scratch);
-        else fused_linear_backward(&v, NULL, g, fb->scratch);
+        if (w == fuse_linear_weight[j]) {
+            float *scratch = v.nterms ? scratch_take(fb) : NULL;
+            fused_linear_backward(&v, g, NULL, scratch);
+            if (scratch) scratch_done(fb, scratch);
+        } else {
+            fused_linear_backward(&v, NULL, g, NULL);
+        }
         return;
     }
 }
 
 void fused_block_sink(FusedBlock *fb, GradSink *s) {
     s->consume = fused_consume;
+    s->dest = NULL;
     s->ctx = fb;
     s->want = 1u << BW_ATTN_NORM | 1u << BW_MLP_NORM;
     for (int j = 0; j < FUSE_LINEARS; j++) {
@@ -326,6 +339,9 @@ void fused_arena_init(FusedArena *ar, FusedBlock **blocks, int n) {
         ar->nbase += blocks[i]->nbase;
         ar->n += blocks[i]->nbase + blocks[i]->ncoef;
     }
+    size_t maxw = 0;
+    for (int i = 0; i < n; i++) maxw = blocks[i]->maxw > maxw ? blocks[i]->maxw : maxw;
+    ar->scratch = df_alloc_floats(maxw);
     ar->p = df_alloc_floats(ar->n);
     ar->g = df_alloc_floats(ar->n);
     memset(ar->g, 0, ar->n * sizeof(float));
@@ -343,6 +359,7 @@ void fused_arena_init(FusedArena *ar, FusedBlock **blocks, int n) {
         fb->gb = ar->g + ob;
         fb->pc = ar->p + oc;
         fb->gc = ar->g + oc;
+        fb->scratch = ar->scratch;
         fb->in_arena = 1;
         ob += fb->nbase;
         oc += fb->ncoef;
@@ -374,10 +391,12 @@ void fused_arena_free(FusedArena *ar) {
         fb->pc = copy_floats(fb->pc, fb->ncoef);
         fb->gb = zero_floats(fb->nbase);
         fb->gc = zero_floats(fb->ncoef);
+        fb->scratch = NULL;
         fb->in_arena = 0;
     }
     free(ar->p);
     free(ar->g);
+    free(ar->scratch);
     free(ar->blocks);
     memset(ar, 0, sizeof *ar);
 }
