@@ -25,6 +25,7 @@ typedef struct {
     TrainOpts train;
     TeacherKind teacher;
     int tokens_per_mb;     /* forward micro-batches (MI sweep, caching) */
+    int parallel;          /* --parallel-fusions: per round, up to this many non-overlapping groups at once */
     const char *state;     /* resume file (NULL: none) */
     const char *options;   /* what the result depends on besides model and data, as text (state key) */
 } FuseGptOpts;

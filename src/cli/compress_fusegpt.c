@@ -10,7 +10,7 @@
 #include "depthfuse/log.h"
 
 typedef struct {
-    int mi_samples, mi_seq_len, epochs, before, after, rank, lora_rank, batch, recompute;
+    int mi_samples, mi_seq_len, epochs, before, after, rank, lora_rank, batch, recompute, parallel;
     double lr_coef, lr_base;
     const char *loss, *teacher;
 } FuseArgs;
@@ -45,7 +45,7 @@ static void add_chart(cJSON *rep, const cJSON *its) {
 int compress_fusegpt(int argc, char **argv) {
     CompressArgs a = COMPRESS_ARGS_DEFAULT;
     CalibArgs ca = {NULL, 512, 256, 0};
-    FuseArgs f = {32, 0, 10, 4, 3, 128, 128, 8, 0, 1e-3, 1e-4, "kl-batch", "dense"};
+    FuseArgs f = {32, 0, 10, 4, 3, 128, 128, 8, 0, 1, 1e-3, 1e-4, "kl-batch", "dense"};
     const ArgSpec spec[] = {
         COMPRESS_ARG_SPECS(a),
         {"--calib", ARG_STR, &ca.file, "FILE", "calibration and fine-tuning text (tokenized whole, without BOS)", ARG_REQUIRED},
@@ -66,6 +66,9 @@ int compress_fusegpt(int argc, char **argv) {
          "(the official code) (default dense)", 0},
         {"--lr-coef", ARG_DOUBLE, &f.lr_coef, "LR", "learning rate of C_L, C_R and the bias coefficients (default 1e-3)", 0},
         {"--lr-base", ARG_DOUBLE, &f.lr_base, "LR", "learning rate of A, B and the group's norm gains (default 1e-4)", 0},
+        {"--parallel-fusions", ARG_INT, &f.parallel, "K",
+         "per round, fuse up to K blocks of lowest MI whose groups do not overlap at once, each by its share of the "
+         "data-parallel groups (default 1; at most the number of groups)", 0},
         {"--recompute", ARG_FLAG, &f.recompute, NULL, "recompute each block's activations in backward (less memory)", 0},
         {0}};
     int rc = args_parse("compress", "FuseGPT: remove the blocks of lowest Macro Influence one at a time, injecting each "
@@ -80,10 +83,11 @@ int compress_fusegpt(int argc, char **argv) {
     o.fuse.rank = f.rank, o.fuse.lora_rank = f.lora_rank, o.fuse.seed = (uint64_t)ca.seed;
     o.train = (TrainOpts){f.epochs, f.batch, LOSS_KL_BATCH, f.lr_base, f.lr_coef, f.recompute};
     o.tokens_per_mb = a.run.batch_tokens;
+    o.parallel = f.parallel;
     o.state = a.run.state;
     if (loss_parse(f.loss, &o.train.loss) < 0 || teacher_parse(f.teacher, &o.teacher) < 0) return 1;
     if (f.before < 0 || f.after < 0 || f.rank < 1 || f.lora_rank < 0 || f.epochs < 0 || f.batch < 1 ||
-        f.mi_samples < 1 || f.mi_seq_len < 0 || !(f.lr_coef >= 0) || !(f.lr_base >= 0)) {
+        f.mi_samples < 1 || f.parallel < 1 || f.mi_seq_len < 0 || !(f.lr_coef >= 0) || !(f.lr_base >= 0)) {
         df_fail("depthfuse compress: --group-before/--group-after/--lora-rank/--epochs must be >= 0, --rank, --batch "
                 "and --mi-samples >= 1, the learning rates >= 0");
         return 1;
@@ -91,8 +95,8 @@ int compress_fusegpt(int argc, char **argv) {
     char opts[512];
     snprintf(opts, sizeof opts,
              "before=%d after=%d rank=%d lora_rank=%d epochs=%d batch=%d loss=%s teacher=%s lr_coef=%.9g lr_base=%.9g "
-             "seed=%d",
-             f.before, f.after, f.rank, f.lora_rank, f.epochs, f.batch, f.loss, f.teacher, f.lr_coef, f.lr_base, ca.seed);
+             "seed=%d parallel=%d",
+             f.before, f.after, f.rank, f.lora_rank, f.epochs, f.batch, f.loss, f.teacher, f.lr_coef, f.lr_base, ca.seed, f.parallel);
     o.options = opts;
     CompressRun r;
     rc = compress_plan(&r, &a, "compress", argc, argv);

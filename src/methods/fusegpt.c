@@ -314,6 +314,7 @@ typedef struct {
     const Topology *t;
     Key key;
     int K;
+    int saved; /* fusions done at the last save (or resume): its data files go at the next save */
 } StateCtx;
 
 /* STATE.<done>.s<stage>.bin beside the state; dir_too: with the state's folder */
@@ -346,7 +347,7 @@ static cJSON *state_json(const StateCtx *sc, const FuseGptResult *r) {
 
 /* collective: each stage's data file (by its group-0 rank), then rank 0's JSON (the commit), then
  * the previous data files removed */
-static int state_save(const StateCtx *sc, const FuseGptResult *r, const Stack *s) {
+static int state_save(StateCtx *sc, const FuseGptResult *r, const Stack *s) {
     const Topology *t = sc->t;
     int rc = 0;
     if (t->group == 0) {
@@ -364,11 +365,12 @@ static int state_save(const StateCtx *sc, const FuseGptResult *r, const Stack *s
         cJSON_Delete(root);
     }
     DF_TRY(df_agree(MPI_COMM_WORLD, rc));
-    if (t->group == 0 && r->n_removed > 0) {
-        char *old = data_path(sc->o->state, r->n_removed - 1, t->stage, 1);
+    if (t->group == 0 && sc->saved > 0 && sc->saved != r->n_removed) {
+        char *old = data_path(sc->o->state, sc->saved, t->stage, 1);
         remove(old);
         free(old);
     }
+    sc->saved = r->n_removed;
     return 0;
 }
 
@@ -466,21 +468,21 @@ static int state_resume(const StateCtx *sc, FuseGptResult *r, Stack *s, const Mo
 
 /* ---- one fusion ---- */
 
-/* the position of lowest Macro Influence on the current stack (collective; same on every rank) */
-static int lowest_mi(double *score, const Topology *t, const Model *m, const Stack *s, const CalibSet *mi, int tokens_per_mb) {
+/* every position's Macro Influence on the current stack (collective; same on every rank) */
+static int mi_scores(double *score, const Topology *t, const Model *m, const Stack *s, const CalibSet *mi, int tokens_per_mb) {
     Block **buf = df_malloc(sizeof(Block *) * (size_t)s->n);
     Model v = stack_view(s, m, buf);
     ImportanceResult ir;
     ImportanceOpts io = {METRIC_MI, 0, 0, tokens_per_mb, NULL};
-    int rc = importance_run(&ir, t, &v, mi, &io), best = -1;
+    int rc = importance_run(&ir, t, &v, mi, &io);
     if (rc == 0) {
-        for (int i = 0; i < ir.n; i++)
-            if (ir.rank[i] == 1) best = ir.block[i], *score = ir.score[i];
+        for (int i = 0; i < ir.n; i++) score[ir.block[i]] = ir.score[i];
         importance_free(&ir);
     }
     free(buf);
-    return rc < 0 ? -1 : best;
+    return rc;
 }
+
 static cJSON *numbers(const double *v, int n) {
     cJSON *a = cJSON_CreateArray();
     for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
@@ -514,111 +516,177 @@ static Block *pruned_source(Stack *s, int f, const Topology *t, const ModelConfi
     return src;
 }
 
-static int fuse_one(FuseGptResult *r, Stack *s, const Topology *t, const Model *m, const CalibSet *ft, const CalibSet *mi,
-                    const FuseGptOpts *o, int it) {
+/* one fusion of a round: the pruned position, its group, and what its team measured */
+typedef struct {
+    int f, g0, g1, fid, first, last;
+    double mi, loss0, cache_s, train_s, seconds;
+    double *loss; /* [epochs] */
+    FusedBlock **blocks; /* the group after the removal, this stage's part */
+    int n;
+} Pick;
+
+/* up to k positions in ascending MI (ties: lower position) whose groups do not overlap */
+static int pick_blocks(Pick *p, int k, const double *score, int n, const FuseGptOpts *o) {
+    char *used = df_calloc((size_t)n, 1), *taken = df_calloc((size_t)n, 1);
+    int np = 0;
+    while (np < k) {
+        int best = -1;
+        for (int i = 0; i < n; i++)
+            if (!taken[i] && (best < 0 || score[i] < score[best])) best = i;
+        if (best < 0) break;
+        taken[best] = 1;
+        int g0, g1, free_ = 1;
+        fusegpt_group(best, n, o->before, o->after, &g0, &g1);
+        for (int i = g0; i < g1; i++) free_ &= !used[i];
+        if (!free_) continue;
+        for (int i = g0; i < g1; i++) used[i] = 1;
+        p[np++] = (Pick){.f = best, .g0 = g0, .g1 = g1, .mi = score[best]};
+    }
+    free(used);
+    free(taken);
+    return np;
+}
+
+/* Cache, inject and train one round of np fusions: fusion j by the team of data-parallel groups
+ * d with d % np == j (its own share of every batch), then every fused block of fusion j sent from
+ * the team's first group to the others. */
+static int fuse_round(FuseGptResult *r, Stack *s, const Topology *t, const Model *m, const CalibSet *ft,
+                      const CalibSet *mi, const FuseGptOpts *o, int it, int maxk) {
     const double t0 = df_now();
     const ModelConfig *c = &m->cfg;
-    double mi_score = 0;
+    double *score = df_malloc(sizeof(double) * (size_t)s->n);
     df_info0("fusion %d/%d: Macro Influence of %d blocks\n", it + 1, o->K, s->n);
-    const int f = lowest_mi(&mi_score, t, m, s, mi, o->tokens_per_mb);
-    if (f < 0) return -1;
-    int g0, g1;
-    fusegpt_group(f, s->n, o->before, o->after, &g0, &g1);
-    const int fid = s->orig[f], first = s->orig[g0], last = s->orig[g1 - 1];
-    df_print0("fusion %d/%d: block %d (MI %.6f) into blocks %d..%d (positions %d..%d)\n", it + 1, o->K, fid, mi_score,
-              first, last, g0, g1 - 1);
-    /* the stages of the current blocks; the group after the removal runs on stages sx..sy */
+    DF_TRY(mi_scores(score, t, m, s, mi, o->tokens_per_mb));
+    Pick *pk = df_calloc((size_t)maxk, sizeof(Pick));
+    const int np = pick_blocks(pk, maxk, score, s->n, o);
+    free(score);
     int *stage = df_malloc(sizeof(int) * (size_t)s->n);
     for (int i = 0; i < s->n; i++) stage[i] = s->stage0[s->orig[i]];
-    const int rx = g0 == f ? g0 + 1 : g0, ry = g1 - 1 == f ? g1 - 2 : g1 - 1;
-    const int sx = stage[rx], sy = stage[ry], sg = stage[g0];
+    for (int j = 0; j < np; j++) {
+        Pick *p = &pk[j];
+        p->fid = s->orig[p->f], p->first = s->orig[p->g0], p->last = s->orig[p->g1 - 1];
+        df_print0("fusion %d/%d: block %d (MI %.6f) into blocks %d..%d (positions %d..%d)\n", it + j + 1, o->K, p->fid,
+                  p->mi, p->first, p->last, p->g0, p->g1 - 1);
+    }
+    /* this rank's team and its pick */
+    const int team = t->group % np, D = t->D / np + (team < t->D % np), d = t->group / np;
+    MPI_Comm comm = np > 1 ? df_comm_split(t->stage_comm, team) : t->stage_comm;
+    Pick *p = &pk[team];
+    const int rx = p->g0 == p->f ? p->g0 + 1 : p->g0, ry = p->g1 - 1 == p->f ? p->g1 - 2 : p->g1 - 1;
+    const int sx = stage[rx], sy = stage[ry], sg = stage[p->g0];
 
-    /* this rank's share of every batch: the student input (on sx) and the teacher output (on sy) */
-    const int B = o->train.batch, D = t->D, d = t->group;
+    /* the team's share of every batch: the student input (on sx) and the teacher output (on sy) */
+    const int B = o->train.batch;
     Shard sh = {t, m, ft, B, o->tokens_per_mb, ft->n / B, d * B / D, (d + 1) * B / D - d * B / D, ft->T,
                 (size_t)ft->T * c->hidden};
     float *x = df_alloc_floats(shard_floats(&sh) + 1), *y = df_alloc_floats(shard_floats(&sh) + 1);
-    const double tc = df_now();
+    double tc = df_now();
     Block **cur = df_malloc(sizeof(Block *) * (size_t)s->n);
     for (int i = 0; i < s->n; i++) cur[i] = (Block *)stack_block(s, i);
-    relay_forward(&sh, x, 1, 0, cur, stage, 0, g0, sg);
+    relay_forward(&sh, x, 1, 0, cur, stage, 0, p->g0, sg);
     if (o->teacher == TEACHER_CURRENT) {
         if (t->stage == sg) memcpy(y, x, sizeof(float) * shard_floats(&sh));
-        relay_forward(&sh, y, 0, sg, cur, stage, g0, g1, sy);
+        relay_forward(&sh, y, 0, sg, cur, stage, p->g0, p->g1, sy);
     } else {
-        relay_forward(&sh, y, 1, 0, m->blocks, s->stage0, 0, last + 1, sy);
+        relay_forward(&sh, y, 1, 0, m->blocks, s->stage0, 0, p->last + 1, sy);
     }
     if (sg != sx) { /* the pruned block was the group's first: the student starts on the next stage */
         if (t->stage == sg) df_send_floats(x, shard_floats(&sh), sx, t->pipe);
         if (t->stage == sx) df_recv_floats(x, shard_floats(&sh), sg, t->pipe);
     }
     free(cur);
-    const double cache_s = df_now() - tc;
+    p->cache_s = df_now() - tc;
 
-    /* inject block f into every other block of the group (those of this stage), then drop it */
-    Block *src = pruned_source(s, f, t, c);
+    /* every pick's block injected into the other blocks of its group (on every rank), then dropped */
     int rc = 0;
-    for (int i = g0; i < g1 && rc == 0; i++)
-        if (i != f && stage[i] == t->stage) {
-            FusedBlock *fb = stack_fused(s, i, c, &o->fuse);
-            rc = fused_block_absorb(fb, src, fid);
-            if (rc == 0) fused_block_materialize(fb);
-        }
-    block_release(src);
-    stack_remove(s, f);
-    free(stage);
-    if (df_agree(MPI_COMM_WORLD, rc) < 0) {
-        free(x);
-        free(y);
-        return -1;
+    for (int j = 0; j < np && rc == 0; j++) {
+        Pick *q = &pk[j];
+        Block *src = pruned_source(s, q->f, t, c);
+        q->blocks = df_malloc(sizeof(FusedBlock *) * (size_t)(q->g1 - q->g0));
+        for (int i = q->g0; i < q->g1 && rc == 0; i++)
+            if (i != q->f && stage[i] == t->stage) {
+                FusedBlock *fb = stack_fused(s, i, c, &o->fuse);
+                rc = fused_block_absorb(fb, src, q->fid);
+                if (rc == 0) fused_block_materialize(fb), q->blocks[q->n++] = fb;
+            }
+        block_release(src);
     }
+    int *drop = df_malloc(sizeof(int) * (size_t)np); /* groups are disjoint: drop from the highest position down */
+    for (int j = 0; j < np; j++) {
+        int k = j;
+        while (k > 0 && drop[k - 1] < pk[j].f) drop[k] = drop[k - 1], k--;
+        drop[k] = pk[j].f;
+    }
+    for (int j = 0; j < np; j++) stack_remove(s, drop[j]);
+    free(drop);
+    free(stage);
+    rc = df_agree(MPI_COMM_WORLD, rc);
 
-    /* this stage's part of the group */
-    FusedBlock **mine = df_malloc(sizeof(FusedBlock *) * (size_t)(g1 - g0));
-    int n = 0;
-    for (int i = g0; i < g1 - 1; i++)
-        if (s->fb[i] && s->stage0[s->orig[i]] == t->stage) mine[n++] = s->fb[i];
-    const int active = t->stage >= sx && t->stage <= sy;
-    GroupData g = {mine, n, c, NULL, ft->T, sh.n_batches, sh.b_loc, t->P > 1 ? (sh.b_loc > 0 ? sh.b_loc : 1) : 1, x, y,
-                   t->stage_comm, t->P > 1 ? t->pipe : MPI_COMM_SELF,
-                   active && t->stage > sx ? t->stage - 1 : -1, active && t->stage < sy ? t->stage + 1 : -1, active};
-    Rope rope;
-    model_rope_init(&rope, c, ft->T);
-    g.rope = &rope;
-    const double loss0 = group_loss(&g, &o->train);
-    double *loss = df_calloc((size_t)o->train.epochs + 1, sizeof(double));
-    char label[64];
-    snprintf(label, sizeof label, "fusion %d/%d: fine-tuning", it + 1, o->K);
-    Progress prog;
-    progress_start(&prog, label, (long long)o->train.epochs * sh.n_batches);
-    const double tt = df_now();
-    group_train(loss, &g, &o->train, &prog);
-    const double train_s = df_now() - tt;
-    rope_free(&rope);
-    free(mine);
+    for (int j = 0; j < np; j++) pk[j].loss = df_calloc((size_t)o->train.epochs + 1, sizeof(double));
+    if (rc == 0) {
+        const int active = t->stage >= sx && t->stage <= sy;
+        GroupData g = {p->blocks, p->n, c, NULL, ft->T, sh.n_batches, sh.b_loc,
+                       t->P > 1 ? (sh.b_loc > 0 ? sh.b_loc : 1) : 1, x, y, comm, t->P > 1 ? t->pipe : MPI_COMM_SELF,
+                       active && t->stage > sx ? t->stage - 1 : -1, active && t->stage < sy ? t->stage + 1 : -1, active};
+        Rope rope;
+        model_rope_init(&rope, c, ft->T);
+        g.rope = &rope;
+        p->loss0 = group_loss(&g, &o->train);
+        char label[96];
+        if (np > 1) snprintf(label, sizeof label, "fusions %d-%d/%d: fine-tuning", it + 1, it + np, o->K);
+        else snprintf(label, sizeof label, "fusion %d/%d: fine-tuning", it + 1, o->K);
+        Progress prog;
+        progress_start(&prog, label, (long long)o->train.epochs * sh.n_batches);
+        const double tt = df_now();
+        group_train(p->loss, &g, &o->train, &prog);
+        p->train_s = df_now() - tt;
+        rope_free(&rope);
+    }
     free(x);
     free(y);
-    df_print0("fusion %d/%d: loss %.6g -> %.6g (%d epochs of %d steps, %.1f s)\n", it + 1, o->K, loss0,
-              o->train.epochs ? loss[o->train.epochs - 1] : loss0, o->train.epochs, sh.n_batches, train_s);
-
-    r->removed[r->n_removed++] = fid;
-    cJSON *rec = cJSON_CreateObject();
-    cJSON_AddNumberToObject(rec, "block", fid);
-    cJSON_AddNumberToObject(rec, "mi", mi_score);
-    cJSON *gr = cJSON_AddArrayToObject(rec, "group");
-    cJSON_AddItemToArray(gr, cJSON_CreateNumber(first));
-    cJSON_AddItemToArray(gr, cJSON_CreateNumber(last));
-    cJSON *pos = cJSON_AddArrayToObject(rec, "positions");
-    cJSON_AddItemToArray(pos, cJSON_CreateNumber(g0));
-    cJSON_AddItemToArray(pos, cJSON_CreateNumber(g1 - 1));
-    cJSON_AddNumberToObject(rec, "loss_init", loss0);
-    cJSON_AddItemToObject(rec, "loss", numbers(loss, o->train.epochs));
-    cJSON_AddNumberToObject(rec, "cache_seconds", cache_s);
-    cJSON_AddNumberToObject(rec, "train_seconds", train_s);
-    cJSON_AddNumberToObject(rec, "seconds", df_now() - t0);
-    cJSON_AddItemToArray(r->iterations, rec);
-    free(loss);
-    return 0;
+    if (np > 1 && rc == 0) { /* every team's parameters and figures from its first group to all */
+        for (int j = 0; j < np; j++) {
+            Pick *q = &pk[j];
+            for (int i = 0; i < q->n; i++) {
+                df_bcast_floats(q->blocks[i]->pb, q->blocks[i]->nbase, j, t->stage_comm);
+                df_bcast_floats(q->blocks[i]->pc, q->blocks[i]->ncoef, j, t->stage_comm);
+                fused_block_materialize(q->blocks[i]);
+            }
+            double fig[3] = {q->loss0, q->cache_s, q->train_s};
+            MPI_Bcast(fig, 3, MPI_DOUBLE, j, t->stage_comm);
+            MPI_Bcast(q->loss, o->train.epochs, MPI_DOUBLE, j, t->stage_comm);
+            q->loss0 = fig[0], q->cache_s = fig[1], q->train_s = fig[2];
+        }
+        df_comm_free(&comm);
+    }
+    for (int j = 0; j < np; j++) {
+        Pick *q = &pk[j];
+        if (rc == 0) {
+            df_print0("fusion %d/%d: loss %.6g -> %.6g (%d epochs of %d steps, %.1f s)\n", it + j + 1, o->K, q->loss0,
+                      o->train.epochs ? q->loss[o->train.epochs - 1] : q->loss0, o->train.epochs, sh.n_batches, q->train_s);
+            r->removed[r->n_removed++] = q->fid;
+            cJSON *rec = cJSON_CreateObject();
+            cJSON_AddNumberToObject(rec, "block", q->fid);
+            cJSON_AddNumberToObject(rec, "mi", q->mi);
+            cJSON *gr = cJSON_AddArrayToObject(rec, "group");
+            cJSON_AddItemToArray(gr, cJSON_CreateNumber(q->first));
+            cJSON_AddItemToArray(gr, cJSON_CreateNumber(q->last));
+            cJSON *pos = cJSON_AddArrayToObject(rec, "positions");
+            cJSON_AddItemToArray(pos, cJSON_CreateNumber(q->g0));
+            cJSON_AddItemToArray(pos, cJSON_CreateNumber(q->g1 - 1));
+            if (np > 1) cJSON_AddNumberToObject(rec, "round_of", np);
+            cJSON_AddNumberToObject(rec, "loss_init", q->loss0);
+            cJSON_AddItemToObject(rec, "loss", numbers(q->loss, o->train.epochs));
+            cJSON_AddNumberToObject(rec, "cache_seconds", q->cache_s);
+            cJSON_AddNumberToObject(rec, "train_seconds", q->train_s);
+            cJSON_AddNumberToObject(rec, "seconds", df_now() - t0);
+            cJSON_AddItemToArray(r->iterations, rec);
+        }
+        free(q->loss);
+        free(q->blocks);
+    }
+    free(pk);
+    return rc;
 }
 
 /* the folded model: every fused block folded in fp32 (dtypes of its own block); this rank's blocks */
@@ -641,6 +709,11 @@ int fusegpt_run(FuseGptResult *r, const Topology *t, const Model *m, const Calib
     if (o->K < 1 || o->K >= L) return df_fail("fusegpt: cannot remove %d of %d blocks", o->K, L);
     if (ft->n < o->train.batch)
         return df_fail("fusegpt: %d fine-tuning windows is fewer than one batch of %d", ft->n, o->train.batch);
+    if (o->parallel > 1 && t->P > 1)
+        return df_fail("fusegpt: --parallel-fusions with --pipeline > 1 is not supported (one fusion at a time there)");
+    if (o->parallel > t->D)
+        df_print0("note: --parallel-fusions %d: only %d data-parallel groups, so at most %d fusions at once\n", o->parallel,
+                  t->D, t->D);
     if (o->train.batch < t->D)
         df_print0("note: %d data-parallel groups share batches of %d sequences: %d of them idle\n", t->D, o->train.batch,
                   t->D - o->train.batch);
@@ -648,19 +721,22 @@ int fusegpt_run(FuseGptResult *r, const Topology *t, const Model *m, const Calib
     r->iterations = cJSON_CreateArray();
     Stack s;
     stack_init(&s, t, m);
-    StateCtx sc = {o, t, state_key(m, ft, mi), o->K};
+    StateCtx sc = {o, t, state_key(m, ft, mi), o->K, 0};
     int rc = o->state ? state_resume(&sc, r, &s, m) : 0;
+    sc.saved = r->n_removed;
     const double t0 = df_now();
     const int start = r->n_removed;
-    for (int it = start; it < o->K && rc == 0; it++) {
-        rc = df_agree(MPI_COMM_WORLD, fuse_one(r, &s, t, m, ft, mi, o, it));
+    const int par = o->parallel < 1 ? 1 : o->parallel > t->D ? t->D : o->parallel;
+    for (int it = start; it < o->K && rc == 0; it = r->n_removed) {
+        const int k = o->K - it < par ? o->K - it : par;
+        rc = df_agree(MPI_COMM_WORLD, fuse_round(r, &s, t, m, ft, mi, o, it, k));
         if (rc == 0 && o->state) rc = state_save(&sc, r, &s);
-        if (rc == 0 && it + 1 < o->K) {
-            const double el = df_now() - t0, eta = el / (it + 1 - start) * (o->K - it - 1);
-            df_info0("fusion %d/%d done; %.0f s elapsed, ETA %.0f s for the remaining %d\n", it + 1, o->K, el, eta,
-                     o->K - it - 1);
+        if (rc == 0 && r->n_removed < o->K) {
+            const double el = df_now() - t0, eta = el / (r->n_removed - start) * (o->K - r->n_removed);
+            df_info0("fusion %d/%d done; %.0f s elapsed, ETA %.0f s for the remaining %d\n", r->n_removed, o->K, el, eta,
+                     o->K - r->n_removed);
         }
-        if (rc == 0 && it + 1 < o->K && df_stop_agreed(MPI_COMM_WORLD))
+        if (rc == 0 && r->n_removed < o->K && df_stop_agreed(MPI_COMM_WORLD))
             rc = df_stop_fail(o->state ? "rerun the same command (same --state) to continue"
                                        : "no --state was given: a rerun starts over");
     }
