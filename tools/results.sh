@@ -14,7 +14,7 @@
 # budget (docs/<method>.md), with the flags of method_flags below.
 set -eu
 cd "$(dirname "$0")/.."
-ALL="mi bi sleb flattengpt"
+ALL="mi bi sleb fusegpt flattengpt"
 NP=${NP:-2}; PIPELINE=${PIPELINE:-1}; SAMPLES=${SAMPLES:-32}; SEQ=${SEQ:-1024}; SEED=${SEED:-0}
 METHODS=${METHODS-$ALL}; KS=${KS:-"2 4"}   # METHODS="": only the table and plots
 MODEL=tests/fixtures/models/base-16L
@@ -33,6 +33,7 @@ EVAL="--ppl $D/brown.test.txt --ppl $D/nlpc.test.txt --ppl $D/kjv.test.txt --ppl
 method_flags() {
     case $1 in
     mi | bi | sleb) echo "--calib $D/calib.train.txt --samples $SAMPLES --seq-len $SEQ --seed $SEED" ;;
+    fusegpt) echo "--calib $D/calib.train.txt --seed $SEED" ;;
     flattengpt) echo "--calib $D/calib.train.txt" ;;
     *) echo "results.sh: no flags for method $1" >&2; exit 1 ;;
     esac

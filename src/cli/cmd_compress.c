@@ -18,6 +18,7 @@ static const struct {
     {"mi", removal, "remove blocks greedily by FuseGPT's Macro Influence (as prune does)"},
     {"bi", removal, "remove the blocks of lowest Block Influence at once (ShortGPT)"},
     {"sleb", removal, "remove blocks greedily by calibration perplexity (SLEB)"},
+    {"fusegpt", compress_fusegpt, "fuse the blocks of lowest Macro Influence into their neighbours, fine-tune, fold (FuseGPT)"},
     {"flattengpt", compress_flattengpt, "flatten similar adjacent blocks into one and prune back to width (FlattenGPT)"},
 };
 static const int NMETHODS = (int)(sizeof METHODS / sizeof METHODS[0]);
