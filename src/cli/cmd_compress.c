@@ -9,6 +9,7 @@
 #include "depthfuse/log.h"
 
 static int removal(int argc, char **argv) { return compress_removal(argc, argv, "compress"); }
+static int gptailor(int argc, char **argv) { return compress_gptailor(argc, argv, "compress"); }
 
 static const struct {
     const char *name;
@@ -18,6 +19,7 @@ static const struct {
     {"mi", removal, "remove blocks greedily by FuseGPT's Macro Influence (as prune does)"},
     {"bi", removal, "remove the blocks of lowest Block Influence at once (ShortGPT)"},
     {"sleb", removal, "remove blocks greedily by calibration perplexity (SLEB)"},
+    {"gptailor", gptailor, "search over removing layers and taking/merging layers of finetunes (GPTailor)"},
 };
 static const int NMETHODS = (int)(sizeof METHODS / sizeof METHODS[0]);
 

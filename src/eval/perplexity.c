@@ -47,9 +47,9 @@ int perplexity_eval(PplResult *r, const Topology *t, const Model *m, const int32
     int rc = pipeline_run(t, m, &job, mbs, n_mb);
     /* one rank holds each window's sum, the others zero: the reduction is exact */
     double *all = df_calloc((size_t)W, sizeof(double));
-    MPI_Reduce(ctx.win_nll, all, W, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    MPI_Reduce(ctx.win_nll, all, W, MPI_DOUBLE, MPI_SUM, 0, t->comm);
     for (int w = 0; w < W; w++) r->nll += all[w];
-    MPI_Bcast(&r->nll, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    MPI_Bcast(&r->nll, 1, MPI_DOUBLE, 0, t->comm);
     r->windows = W;
     r->predicted = (long long)W * (T - 1);
     r->ppl = exp(r->nll / (double)r->predicted);
