@@ -62,6 +62,8 @@ typedef struct {
  * layer this rank needs is not held. */
 int gt_build(GtModel *out, Model *const *models, int n_models, const GtPlan *p);
 void gt_model_free(GtModel *g);
+/* the shapes a layer of one can replace a layer of the other with (finetunes of one base) */
+int gt_same_architecture(const ModelConfig *a, const ModelConfig *b);
 
 /* ---- the search space ------------------------------------------------------------------------ */
 

@@ -18,7 +18,7 @@
 #include "depthfuse/stop.h"
 
 /* the documented default budget (docs/gptailor.md: under 30 minutes on base-16L at -np 2) */
-enum { DEFAULT_TRIALS = 120, DEFAULT_MIN_WINDOWS = 4, DEFAULT_MAX_WINDOWS = 36, DEFAULT_ETA = 3 };
+enum { DEFAULT_TRIALS = 120, DEFAULT_MIN_WINDOWS = 3, DEFAULT_MAX_WINDOWS = 27, DEFAULT_ETA = 3 };
 
 typedef struct {
     StrList cand, obj_ppl, obj_task;
@@ -64,13 +64,6 @@ static int parse_duration(const char *s, double *out) {
     return *out > 0 ? 0 : df_fail("--time-limit %s: must be > 0", s);
 }
 
-static int same_shape(const ModelConfig *a, const ModelConfig *b) {
-    return a->hidden == b->hidden && a->intermediate == b->intermediate && a->n_layers == b->n_layers &&
-           a->n_heads == b->n_heads && a->n_kv_heads == b->n_kv_heads && a->head_dim == b->head_dim &&
-           a->vocab == b->vocab && a->qkv_bias == b->qkv_bias && a->o_bias == b->o_bias &&
-           a->tie_embeddings == b->tie_embeddings;
-}
-
 /* every candidate's part on this rank's stage, checked against the base */
 static int load_candidates(Model *cand, const GtArgs *g, const CompressRun *r) {
     ModelPart part = topology_part(&r->t);
@@ -79,7 +72,7 @@ static int load_candidates(Model *cand, const GtArgs *g, const CompressRun *r) {
         ModelConfig c;
         rc = df_agree(MPI_COMM_WORLD, model_load_config(&c, g->cand.items[k]));
         if (rc < 0) break;
-        if (!same_shape(&c, &r->m.cfg))
+        if (!gt_same_architecture(&c, &r->m.cfg))
             rc = df_fail("%s: not the base's architecture (a candidate must be a finetune of %s)", g->cand.items[k],
                          r->a->run.model);
         config_free(&c);
@@ -225,10 +218,10 @@ int compress_gptailor(int argc, char **argv, const char *cmd) {
         {"--resume", ARG_FLAG, &g.resume, NULL, "continue the search recorded in --history (a new one when there is none)", 0},
         {"--recipe", ARG_STR, &g.recipe, "FILE.yaml", "the best model as a mergekit recipe (depthfuse merge builds it)", 0},
         {"--optimizer", ARG_STR, &g.optimizer, "tpe|random", "the sampler of new configurations (default tpe; random: the control)", 0},
-        {"--min-windows", ARG_INT, &g.min_w, "N", "the lowest fidelity: windows per perplexity file (default 4)", 0},
-        {"--max-windows", ARG_INT, &g.max_w, "N", "the highest fidelity (default 36)", 0},
+        {"--min-windows", ARG_INT, &g.min_w, "N", "the lowest fidelity: windows per perplexity file (default 3)", 0},
+        {"--max-windows", ARG_INT, &g.max_w, "N", "the highest fidelity (default 27)", 0},
         {"--eta", ARG_INT, &g.eta, "N", "Hyperband's reduction factor (default 3)", 0},
-        {"--task-items", ARG_INT, &g.task_items, "N", "task items per window of fidelity (default 4)", 0},
+        {"--task-items", ARG_INT, &g.task_items, "N", "task items per window of fidelity (default 3)", 0},
         {"--head", ARG_STR, &g.head, "follow|base", "embedding and head: follow the first/last kept layer (default, as GPTailor) or keep the base's", 0},
         {"--no-warm-start", ARG_FLAG, &g.no_warm, NULL, "no BI/MI/span configurations first", 0},
         {"--warm-windows", ARG_INT, &g.warm_windows, "N", "windows of the first perplexity file for the BI/MI warm start (default 8)", 0},

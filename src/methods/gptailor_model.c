@@ -122,6 +122,13 @@ void gt_model_free(GtModel *g) {
     memset(g, 0, sizeof *g);
 }
 
+int gt_same_architecture(const ModelConfig *a, const ModelConfig *b) {
+    return a->arch == b->arch && a->hidden == b->hidden && a->intermediate == b->intermediate &&
+           a->n_layers == b->n_layers && a->n_heads == b->n_heads && a->n_kv_heads == b->n_kv_heads &&
+           a->head_dim == b->head_dim && a->vocab == b->vocab && a->qkv_bias == b->qkv_bias && a->o_bias == b->o_bias &&
+           a->tie_embeddings == b->tie_embeddings;
+}
+
 /* ---- configurations ---- */
 
 void gt_config_init(GtConfig *c, int L, int K, int R) {
