@@ -18,7 +18,7 @@
 #include "depthfuse/stop.h"
 
 /* the documented default budget (docs/gptailor.md: under 30 minutes on base-16L at -np 2) */
-enum { DEFAULT_TRIALS = 120, DEFAULT_MIN_WINDOWS = 3, DEFAULT_MAX_WINDOWS = 27, DEFAULT_ETA = 3 };
+enum { DEFAULT_TRIALS = 60, DEFAULT_MIN_WINDOWS = 3, DEFAULT_MAX_WINDOWS = 27, DEFAULT_ETA = 3 };
 
 typedef struct {
     StrList cand, obj_ppl, obj_task;
@@ -211,7 +211,7 @@ int compress_gptailor(int argc, char **argv, const char *cmd) {
         {"--objective-ppl", ARG_STR_LIST, &g.obj_ppl, "FILE[:W]", "a validation text file: W x log-perplexity in the objective (repeat; W 1 by default)", 0},
         {"--objective-task", ARG_STR_LIST, &g.obj_task, "FILE[:W]", "a validation task file: W x (1 - accuracy) in the objective (repeat)", 0},
         {"--seq-len", ARG_INT, &g.seq_len, "T", "tokens per perplexity window (default 512)", 0},
-        {"--trials", ARG_INT, &g.trials, "N", "trials in all, resumed ones included (default 120: docs/gptailor.md)", 0},
+        {"--trials", ARG_INT, &g.trials, "N", "trials in all, resumed ones included (default 60: docs/gptailor.md)", 0},
         {"--time-limit", ARG_STR, &g.time_limit, "SECONDS|HH:MM:SS", "stop before a round would run past this, then write the best model", 0},
         {"--seed", ARG_INT, &g.seed, "S", "the search's seed (default 0)", 0},
         {"--history", ARG_STR, &g.history, "FILE", "every finished trial, JSONL (default OUT.history.jsonl)", 0},
@@ -221,7 +221,7 @@ int compress_gptailor(int argc, char **argv, const char *cmd) {
         {"--min-windows", ARG_INT, &g.min_w, "N", "the lowest fidelity: windows per perplexity file (default 3)", 0},
         {"--max-windows", ARG_INT, &g.max_w, "N", "the highest fidelity (default 27)", 0},
         {"--eta", ARG_INT, &g.eta, "N", "Hyperband's reduction factor (default 3)", 0},
-        {"--task-items", ARG_INT, &g.task_items, "N", "task items per window of fidelity (default 3)", 0},
+        {"--task-items", ARG_INT, &g.task_items, "N", "task items per window of fidelity (default 4)", 0},
         {"--head", ARG_STR, &g.head, "follow|base", "embedding and head: follow the first/last kept layer (default, as GPTailor) or keep the base's", 0},
         {"--no-warm-start", ARG_FLAG, &g.no_warm, NULL, "no BI/MI/span configurations first", 0},
         {"--warm-windows", ARG_INT, &g.warm_windows, "N", "windows of the first perplexity file for the BI/MI warm start (default 8)", 0},
@@ -260,8 +260,9 @@ int compress_gptailor(int argc, char **argv, const char *cmd) {
     }
     /* a resumed search owns its --out (recorded in the history): the safe-output rule lets it replace it */
     cJSON *recorded = NULL;
+    int warm_recorded = 0;
     if (rc == 0) {
-        double st[2] = {0, 0};
+        double st[3] = {0, 0, 0}; /* refused, owns --out, has a recorded warm start */
         if (df_rank() == 0 && df_exists(history)) {
             if (!g.resume) st[0] = -1;
             else if (gt_history_header(history, &recorded) < 0) st[0] = -2;
@@ -272,9 +273,11 @@ int compress_gptailor(int argc, char **argv, const char *cmd) {
                     st[1] = !strcmp(x, y);
                     free(x), free(y);
                 }
+                st[2] = cJSON_IsArray(cJSON_GetObjectItem(recorded, "warm_start"));
             }
         }
-        dist_bcast_doubles(st, 2);
+        dist_bcast_doubles(st, 3);
+        warm_recorded = st[2] != 0;
         if (st[0] == -1) rc = df_fail("%s exists: --resume continues that search, or give another --history", history);
         if (st[0] == -2) rc = df_agree(MPI_COMM_WORLD, -1);
         if (st[1] != 0) a.overwrite = 1;
@@ -303,13 +306,13 @@ int compress_gptailor(int argc, char **argv, const char *cmd) {
         for (int k = 0; k <= g.cand.n; k++) mp[k] = &models[k];
         t = df_now();
         const cJSON *rw = recorded ? cJSON_GetObjectItem(recorded, "warm_start") : NULL;
-        if (rw && df_rank() == 0) { /* the recorded warm start (not recomputed) */
+        if (warm_recorded && df_rank() == 0) { /* the recorded warm start (rank 0's optimizer), not recomputed */
             n_warm = cJSON_GetArraySize(rw);
             warm = df_calloc((size_t)n_warm + 1, sizeof(GtConfig));
             int i = 0;
             for (const cJSON *c = rw->child; c && rc == 0; c = c->next, i++)
                 rc = gt_config_from_json(&warm[i], c, r.m.cfg.n_layers, g.cand.n, r.K, history);
-        } else if (!rw && !g.no_warm) {
+        } else if (!warm_recorded && !g.no_warm) {
             rc = warm_start(&warm, &n_warm, &r, &g, terms, n_terms);
         }
         rc = df_agree(MPI_COMM_WORLD, rc);
