@@ -4,7 +4,7 @@
 # - the searched model and `depthfuse merge` of its --recipe have identical tensors (every byte);
 #   the report lists 4 removed layers, the history's best trial is the report's;
 # - the same seed and number of groups give the same history (but "seconds"); P=1 and P=2 at one
-#   group give the same trials and objectives;
+#   group give the same trials and objectives (there with a task term in the objective too);
 # - a search killed with -9 mid-run and continued with --resume keeps every finished trial, repeats
 #   none, and ends with the uninterrupted run's history;
 # - a test split in the objective, an existing history without --resume, and a recipe with
@@ -83,8 +83,9 @@ EOF
 # determinism: the same seed and groups; P=1 against P=2 at one group
 search b 2 10
 same_history "$out/a.history.jsonl" "$out/b.history.jsonl"
-search p1 1 6 --no-warm-start
-search p2 2 6 --pipeline 2 --no-warm-start
+TASK="--objective-task $DF_FIXTURES/tasks/kjv_cloze.valid.jsonl:0.5 --task-items 2"
+search p1 1 6 --no-warm-start $TASK
+search p2 2 6 --pipeline 2 --no-warm-start $TASK
 same_history "$out/p1.history.jsonl" "$out/p2.history.jsonl" loose
 
 # kill -9 mid-search, then --resume

@@ -58,13 +58,15 @@ load = lambda name: json.load(open(f"{out}/{name}.json"))
 have = lambda name: os.path.exists(f"{out}/{name}.json")
 names = {"mi": "MI (FuseGPT)", "bi": "BI (ShortGPT)", "sleb": "SLEB", "fusegpt": "FuseGPT",
          "flattengpt": "FlattenGPT", "gptailor": "GPTailor"}
-methods = [m for m in order.split() if all(have(f"run-{m}-{k}") and have(f"{m}-{k}") for k in ks)]
+# each method with the K of KS whose files are present (a method may have run at fewer of them)
+ks_of = {m: [k for k in ks if have(f"run-{m}-{k}") and have(f"{m}-{k}")] for m in order.split()}
+methods = [m for m in order.split() if ks_of[m]]
 dense = load("dense")
 ppl_keys = list(dense["perplexity"]); task_keys = list(dense["tasks"])
 short = lambda k: k.replace(".test.txt", "").replace(".test.raw", "").replace(".valid.jsonl", "")
 rows = [("dense", "—", dense)]
 for m in methods:
-    for k in ks:
+    for k in ks_of[m]:
         rows.append((f"{names.get(m, m)}, {k} removed", ", ".join(map(str, load(f"run-{m}-{k}")["removed"])), load(f"{m}-{k}")))
 print("# Compression methods on base-16L\n")
 print("Produced by `tools/results.sh` (NP=%s, --pipeline %s): the removal baselines calibrate on %s windows of "
@@ -82,16 +84,16 @@ print("\nBlocks removed, in order (original indices; mi and sleb are greedy: rec
       "removes the lowest-scoring blocks at once; each other method's report says what happened to every block "
       "in its `block_map`):\n")
 for m in methods:
-    k = max(ks)
+    k = max(ks_of[m])
     print(f"- {names.get(m, m)}: {', '.join(map(str, load(f'run-{m}-{k}')['removed']))} (`docs/results/run-{m}-{k}.json`)")
 print("\n![perplexity and accuracy against removed blocks](results.png)\n")
 print("![block importance per metric](importance.png)\n")
 print("Seconds per compression run: " + ", ".join(
-      f"{m}-{k} {load(f'run-{m}-{k}')['seconds']:.0f} s" for m in methods for k in ks) + ".")
+      f"{m}-{k} {load(f'run-{m}-{k}')['seconds']:.0f} s" for m in methods for k in ks_of[m]) + ".")
 plot = ["tools/plot_results.py", "-o", "docs/results.png", "--base", f"{out}/dense.json"]
-plot += [f"{names.get(m, m)}=" + ",".join(f"{out}/{m}-{k}.json" for k in ks) for m in methods]
+plot += [f"{names.get(m, m)}=" + ",".join(f"{out}/{m}-{k}.json" for k in ks_of[m]) for m in methods]
 subprocess.run(plot, check=True, stdout=sys.stderr)
-imp = [f"{out}/run-{m}-{max(ks)}.json" for m in ("mi", "bi", "sleb") if m in methods]
+imp = [f"{out}/run-{m}-{max(ks_of[m])}.json" for m in ("mi", "bi", "sleb") if m in methods]
 if imp:
     subprocess.run(["tools/plot_importance.py", "-o", "docs/importance.png"] + imp, check=True, stdout=sys.stderr)
 PY

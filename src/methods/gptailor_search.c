@@ -399,9 +399,13 @@ int gt_search_run(GtResult *res, const GtSearch *s, const Topology *t) {
                 cJSON *line = trial_line(s, &jobs[j], v, v[nv], best, best_obj);
                 history_append(&h, line);
                 cJSON_Delete(line);
-                df_info0("trial %d  bracket %d rung %d  %3d windows/file  objective %.5f  | best %.5f (trial %d)  %.0f s\n",
-                         jobs[j].trial, jobs[j].bracket, jobs[j].rung, s->budgets[jobs[j].budget_index], v[0], best_obj,
-                         best, df_now() - t_start);
+                /* ETA: this run's seconds per trial so far times the trials left (or the time limit) */
+                const double el = df_now() - t_start, per = el / (done - h.n);
+                double eta = per * (s->max_trials - done);
+                if (s->time_limit > 0 && s->time_limit - (df_now() - s->t0) < eta) eta = s->time_limit - (df_now() - s->t0);
+                df_info0("trial %d/%d  bracket %d rung %d  %3d windows/file  objective %.5f  | best %.5f (trial %d)  %.0f s, "
+                         "ETA %.0f s\n", jobs[j].trial, s->max_trials, jobs[j].bracket, jobs[j].rung,
+                         s->budgets[jobs[j].budget_index], v[0], best_obj, best, el, eta > 0 ? eta : 0);
             }
             if (rc == 0 && msg[1] != 0) rc = df_write_file(s->history, h.text, h.len);
         }
