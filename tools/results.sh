@@ -14,7 +14,7 @@
 # budget (docs/<method>.md), with the flags of method_flags below.
 set -eu
 cd "$(dirname "$0")/.."
-ALL="mi bi sleb gptailor"
+ALL="mi bi sleb flattengpt gptailor"
 NP=${NP:-2}; PIPELINE=${PIPELINE:-1}; SAMPLES=${SAMPLES:-32}; SEQ=${SEQ:-1024}; SEED=${SEED:-0}
 METHODS=${METHODS-$ALL}; KS=${KS:-"2 4"}   # METHODS="": only the table and plots
 MODEL=tests/fixtures/models/base-16L
@@ -33,6 +33,7 @@ EVAL="--ppl $D/brown.test.txt --ppl $D/nlpc.test.txt --ppl $D/kjv.test.txt --ppl
 method_flags() {
     case $1 in
     mi | bi | sleb) echo "--calib $D/calib.train.txt --samples $SAMPLES --seq-len $SEQ --seed $SEED" ;;
+    flattengpt) echo "--calib $D/calib.train.txt" ;;
     gptailor) # the default budget (docs/gptailor.md); --resume: a rerun continues (or just rewrites) the recorded search
         echo "--candidate $MODEL-ft-kjv --candidate $MODEL-ft-wordnet --seed $SEED --resume" \
             "--objective-ppl $D/brown.valid.txt --objective-ppl $D/nlpc.valid.txt --objective-ppl $D/kjv.valid.txt --objective-ppl $D/wordnet.valid.txt" ;;

@@ -28,14 +28,21 @@ static inline uint16_t df_f32_to_bf16(float f) {
     return (uint16_t)(u >> 16);
 }
 
+/* IEEE half: C23's _Float16 (GCC; clang from 15 on x86), clang 14's storage type __fp16 (the fuzzers) */
+#if defined(__clang__) && __clang_major__ < 15
+typedef __fp16 df_half;
+#else
+typedef _Float16 df_half;
+#endif
+
 static inline float df_f16_to_f32(uint16_t h) {
-    _Float16 x;
+    df_half x;
     memcpy(&x, &h, 2);
     return (float)x;
 }
 
 static inline uint16_t df_f32_to_f16(float f) {
-    _Float16 x = (_Float16)f;
+    df_half x = (df_half)f;
     uint16_t h;
     memcpy(&h, &x, 2);
     return h;

@@ -9,6 +9,12 @@
 /* C[M,N] = alpha A[M,K] B[N,K]^T + beta C   (row-major, leading dimensions lda, ldb, ldc) */
 void gemm_nt(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C,
              int ldc);
+/* C[M,N] = alpha A[M,K] B[K,N] + beta C   (dx = dy W in a linear's backward) */
+void gemm_nn(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C,
+             int ldc);
+/* C[M,N] = alpha A[K,M]^T B[K,N] + beta C   (G = dy^T x: K is the token count) */
+void gemm_tn(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C,
+             int ldc);
 /* OpenBLAS runs on the calling thread from here on (the tiles are the parallelism) */
 void gemm_init(void);
 

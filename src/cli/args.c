@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "depthfuse/error.h"
+#include "depthfuse/finite.h"
 #include "depthfuse/log.h"
 
 void strlist_push(StrList *l, const char *s) {
@@ -31,7 +32,7 @@ void args_usage(const char *cmd, const char *summary, const ArgSpec *spec, const
         printf("  %-26s %s%s%s\n", left, s->help, s->kind == ARG_STR_LIST ? " (repeatable)" : "",
                (s->flags & ARG_REQUIRED) ? " [required]" : "");
     }
-    printf("  %-26s %s\n%s", "--help", "show this help", DF_DISPLAY_OPTIONS_HELP);
+    printf("  %-26s %s\n%s%s", "--help", "show this help", DF_DISPLAY_OPTIONS_HELP, DF_CHECK_TENSORS_HELP);
 }
 
 static int parse_value(const char *cmd, const ArgSpec *s, const char *v) {

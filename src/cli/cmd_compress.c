@@ -19,6 +19,7 @@ static const struct {
     {"mi", removal, "remove blocks greedily by FuseGPT's Macro Influence (as prune does)"},
     {"bi", removal, "remove the blocks of lowest Block Influence at once (ShortGPT)"},
     {"sleb", removal, "remove blocks greedily by calibration perplexity (SLEB)"},
+    {"flattengpt", compress_flattengpt, "flatten similar adjacent blocks into one and prune back to width (FlattenGPT)"},
     {"gptailor", gptailor, "search over removing layers and taking/merging layers of finetunes (GPTailor)"},
 };
 static const int NMETHODS = (int)(sizeof METHODS / sizeof METHODS[0]);

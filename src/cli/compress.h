@@ -99,6 +99,7 @@ void compress_end(CompressRun *r);
 
 /* the methods (one file each in src/cli) */
 int compress_removal(int argc, char **argv, const char *cmd); /* mi, bi, sleb; also `depthfuse prune` */
+int compress_flattengpt(int argc, char **argv);
 int compress_gptailor(int argc, char **argv, const char *cmd);
 
 #endif

@@ -1,12 +1,14 @@
 /* depthfuse: make Llama-family models shallower while keeping what they know.
  * Launched as an MPI job (mpirun -np N depthfuse CMD ...); rank 0 coordinates and prints. */
 #include <mpi.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
 #include "depthfuse/error.h"
+#include "depthfuse/finite.h"
 #include "depthfuse/log.h"
 #include "depthfuse/stop.h"
 #include "depthfuse/topology.h"
@@ -19,7 +21,7 @@ static void usage(void) {
               "depthfuse %s: depth compression of Llama-family models on MPI + OpenBLAS\n\ncommands:\n",
               DF_VERSION);
     for (int i = 0; i < NCOMMANDS; i++) df_print0("  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
-    df_print0("\noptions of every command:\n%s", DF_DISPLAY_OPTIONS_HELP);
+    df_print0("\noptions of every command:\n%s%s", DF_DISPLAY_OPTIONS_HELP, DF_CHECK_TENSORS_HELP);
 }
 
 int main(int argc, char **argv) {
@@ -27,6 +29,8 @@ int main(int argc, char **argv) {
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     if (df_rank() == 0) setvbuf(stdout, NULL, _IOLBF, 0);
     df_stop_install();
+    signal(SIGXFSZ, SIG_IGN); /* past a file-size limit a write fails with EFBIG and says so, not a core dump */
+    df_check_tensors_option(&argc, argv);
     int rc = 0;
     if (df_display_options(&argc, argv) < 0 || df_startup_checks() < 0) {
         rc = 1;

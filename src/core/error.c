@@ -8,11 +8,26 @@
 
 static char g_errmsg[1024];
 
+/* the message stays one line whatever a file name or a file's content put into it: control
+ * characters are written as escapes (\n, \r, \xNN) */
+static void one_line(char *dst, size_t cap, const char *src) {
+    size_t k = 0;
+    for (const unsigned char *c = (const unsigned char *)src; *c && k + 5 < cap; c++) {
+        if (*c == '\n') k += (size_t)snprintf(dst + k, cap - k, "\\n");
+        else if (*c == '\r') k += (size_t)snprintf(dst + k, cap - k, "\\r");
+        else if (*c < 0x20 && *c != '\t') k += (size_t)snprintf(dst + k, cap - k, "\\x%02x", *c);
+        else dst[k++] = (char)*c;
+    }
+    dst[k] = 0;
+}
+
 int df_fail(const char *fmt, ...) {
+    char raw[sizeof g_errmsg];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(g_errmsg, sizeof g_errmsg, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    one_line(g_errmsg, sizeof g_errmsg, raw);
     return -1;
 }
 

@@ -8,7 +8,10 @@
 #include "depthfuse/fileio.h"
 
 int df_json_parse(const char *text, size_t len, const char *what, cJSON **root) {
-    const char *end = NULL;
+    const char *end = NULL, *nul = memchr(text, 0, len);
+    *root = NULL;
+    /* cJSON would keep a string cut at the NUL, and the text could not be parsed again (fuzz_config) */
+    if (nul) return df_fail("%s: NUL byte at offset %ld (not a JSON text)", what, (long)(nul - text));
     *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!*root) {
         long off = end ? (long)(end - text) : -1;

@@ -1,9 +1,11 @@
 #include "depthfuse/loglik.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "depthfuse/error.h"
+#include "depthfuse/finite.h"
 #include "depthfuse/forward.h"
 
 /* capacity for n entries: the next power of two, so that pushes reallocate O(log n) times */
@@ -298,6 +300,9 @@ int loglik_eval(double *ll, int *greedy, LoglikStats *st, const Topology *t, con
     /* one rank computed each sequence, the others hold zeros: the sums are exact */
     MPI_Allreduce(ctx.ll, ll, s->n, MPI_DOUBLE, MPI_SUM, t->comm);
     MPI_Allreduce(ctx.greedy, greedy, s->n, MPI_INT, MPI_SUM, t->comm);
+    for (int i = 0; i < s->n && rc == 0; i++) /* never a score from a NaN */
+        if (!isfinite(ll[i]))
+            rc = df_fail("%s: non-finite log-likelihood (%s) of request %d; stopped", label, df_nonfinite_name(ll[i]), i);
     free(ctx.ll);
     free(ctx.greedy);
     free(ctx.xs);

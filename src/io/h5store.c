@@ -10,6 +10,7 @@
  * ranks that transfer nothing take part with empty selections. */
 #include "depthfuse/h5store.h"
 
+#include <errno.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -298,8 +299,18 @@ static hid_t create_dataset(hid_t f, const char *name, hid_t type, int nd, const
 
 /* the rows of a tensor are written in slabs; in call k, the stage's rank of group g writes slab
  * k*D + g, so the D ranks holding a stage share its writing */
+/* a collective write's outcome, agreed when several ranks write (one failing alone would leave the
+ * others waiting in the next collective call) */
+static int agreed(int parallel, int rc) { return parallel ? df_agree(MPI_COMM_WORLD, rc) : rc; }
+
+/* the line for a failed write: errno says why when the MPI-IO layer kept it (EFBIG, ENOSPC) */
+static int write_failed(const char *path, const char *what, int err) {
+    if (err) return df_fail("%s: cannot write %s: %s", path, what, strerror(err));
+    return df_fail("%s: cannot write %s", path, what);
+}
+
 static int write_tensor(hid_t f, const Model *m, const TensorRef *r, DfDtype dt, int writer_stage, int stage, int group,
-                        int D, const char *path) {
+                        int D, int parallel, const char *path) {
     char name[160];
     dataset_path(name, sizeof name, r);
     hsize_t dims[2] = {(hsize_t)r->shape[0], r->ndim > 1 ? (hsize_t)r->shape[1] : 1};
@@ -322,8 +333,13 @@ static int write_tensor(hid_t f, const Model *m, const TensorRef *r, DfDtype dt,
         if (!nr) H5Sselect_none(mspace);
         select_rows(space, r->ndim, dims, r0, nr);
         if (nr) df_convert_from_f32(buf, src + r0 * cols, (size_t)(nr * cols), dt);
-        if (H5Dwrite(d, mtype, mspace, space, xfer, nr ? buf : (void *)dummy) < 0)
-            rc = df_fail("%s: cannot write dataset \"%s\"", path, name);
+        errno = 0;
+        if (H5Dwrite(d, mtype, mspace, space, xfer, nr ? buf : (void *)dummy) < 0) {
+            char what[200];
+            snprintf(what, sizeof what, "dataset \"%s\"", name);
+            rc = write_failed(path, what, errno);
+        }
+        rc = agreed(parallel, rc);
         H5Sclose(mspace);
     }
     free(buf);
@@ -334,7 +350,7 @@ static int write_tensor(hid_t f, const Model *m, const TensorRef *r, DfDtype dt,
 }
 
 /* the verbatim files: rank 0 reads them from the source, everyone creates the datasets, rank 0 writes */
-static int write_files(hid_t f, const Model *m, int rank, const char *path) {
+static int write_files(hid_t f, const Model *m, int rank, int parallel, const char *path) {
     int rc = 0;
     for (int i = 0; i < HF_N_EXTRA_FILES && rc == 0; i++) {
         char *data = NULL;
@@ -364,8 +380,10 @@ static int write_files(hid_t f, const Model *m, int rank, const char *path) {
                 H5Sselect_none(s);
             }
             char dummy[4];
+            errno = 0;
             if (d < 0 || H5Dwrite(d, H5T_NATIVE_UCHAR, mspace, s, xfer, data ? data : dummy) < 0)
-                rc = df_fail("%s: cannot write %s", path, name);
+                rc = write_failed(path, name, errno);
+            rc = agreed(parallel, rc);
             H5Pclose(xfer);
             H5Sclose(mspace);
             H5Pclose(lcpl);
@@ -411,11 +429,12 @@ int h5_write_model(const Model *m, const Topology *t, const char *path) {
     if (t) model_block_stages(t, m, bstage);
     for (int i = 0; i < n && rc == 0; i++) {
         int ws = refs[i].kind == TK_EMBED ? 0 : refs[i].kind == TK_BLOCK ? bstage[refs[i].layer] : P - 1;
-        rc = write_tensor(f, m, &refs[i], (DfDtype)dt[i], ws, stage, group, D, path);
+        rc = write_tensor(f, m, &refs[i], (DfDtype)dt[i], ws, stage, group, D, t != NULL, path);
     }
     free(bstage);
-    if (rc == 0) rc = write_files(f, m, rank, path);
-    if (H5Fclose(f) < 0 && rc == 0) rc = df_fail("%s: close failed", path);
+    if (rc == 0) rc = write_files(f, m, rank, t != NULL, path);
+    errno = 0;
+    if (H5Fclose(f) < 0 && rc == 0) rc = write_failed(path, "its metadata (close failed)", errno);
     if (t) rc = df_agree(MPI_COMM_WORLD, rc);
     free(dt);
     free(refs);

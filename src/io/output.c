@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "depthfuse/error.h"
@@ -16,6 +18,7 @@
 #include "depthfuse/h5store.h"
 #include "depthfuse/hf_writer.h"
 #include "depthfuse/log.h"
+#include "depthfuse/tensors.h"
 
 static void push(char ***arr, int *n, const char *s) {
     *arr = df_realloc(*arr, sizeof(char *) * (size_t)(*n + 1));
@@ -283,16 +286,59 @@ static int commit_model(const char *tmp, const OutputPlan *p) {
     return df_commit_path(tmp, p->model); /* a new path, or an .h5 file replaced in one rename */
 }
 
+/* the bytes of the model's tensors as stored (blocks another rank holds: at the embedding's dtype) */
+static uint64_t model_bytes(const Model *m) {
+    TensorRef *refs;
+    const int n = tensor_refs(&m->cfg, &refs);
+    uint64_t bytes = 0;
+    for (int i = 0; i < n; i++) {
+        const int held = tensor_ref_data(m, &refs[i]) != NULL;
+        bytes += tensor_ref_numel(&refs[i]) * df_dtype_size(held ? tensor_ref_dtype(m, &refs[i]) : m->embed_dtype);
+    }
+    free(refs);
+    return bytes;
+}
+
+/* Before a large write: the output's file system must have room for the model (plus 1% and 1 MB
+ * for headers and the small files), so a full disk is a clear refusal rather than a failed write.
+ * An .h5 is one file, so a file-size limit (ulimit -f) below it is refused too: HDF5 1.10 cannot close
+ * a file whose write failed (it crashes at exit), while the HF writer's failures are clean (EFBIG). */
+static int check_free_space(const Model *m, const char *out) {
+    char *abs = output_resolve(out), *slash = strrchr(abs, '/');
+    if (slash == abs) slash[1] = 0;
+    else *slash = 0;
+    struct statvfs vfs;
+    struct rlimit lim;
+    const uint64_t need = model_bytes(m), want = need + need / 100 + (1u << 20);
+    int rc = 0;
+    if (statvfs(abs, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < want)
+        rc = df_fail("%s: the model needs %.1f MB but %s has %.1f MB free", out, (double)want / 1e6, abs,
+                     (double)vfs.f_bavail * (double)vfs.f_frsize / 1e6);
+    else if (h5_is_store(out) && getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+             (uint64_t)lim.rlim_cur < want)
+        rc = df_fail("%s: the model needs %.1f MB but the file-size limit (ulimit -f) is %.1f MB", out,
+                     (double)want / 1e6, (double)lim.rlim_cur / 1e6);
+    free(abs);
+    return rc;
+}
+
 int output_write_model(const Model *m, const Topology *t, const OutputPlan *p, uint64_t max_shard_bytes) {
     const int rank = t ? t->rank : 0;
     char tmp[PATH_MAX];
+    int rc = 0;
     if (rank == 0) {
         char *tp = df_tmp_path(p->model);
         snprintf(tmp, sizeof tmp, "%s", tp);
         free(tp);
+        rc = check_free_space(m, p->model);
     }
-    if (t) MPI_Bcast(tmp, (int)sizeof tmp, MPI_CHAR, 0, MPI_COMM_WORLD);
-    int rc = h5_is_store(p->model) ? h5_write_model(m, t, tmp) : model_write_hf(m, t, tmp, max_shard_bytes);
+    if (t) {
+        MPI_Bcast(tmp, (int)sizeof tmp, MPI_CHAR, 0, MPI_COMM_WORLD);
+        DF_TRY(df_agree(MPI_COMM_WORLD, rc));
+    } else {
+        DF_TRY(rc);
+    }
+    rc = h5_is_store(p->model) ? h5_write_model(m, t, tmp) : model_write_hf(m, t, tmp, max_shard_bytes);
     if (rank == 0) {
         if (rc == 0) rc = commit_model(tmp, p);
         if (rc != 0) df_rm_rf(tmp);

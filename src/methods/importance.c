@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "depthfuse/error.h"
+#include "depthfuse/finite.h"
 #include "depthfuse/forward.h"
 #include "depthfuse/log.h"
 #include "depthfuse/pipeline.h"
@@ -338,6 +339,11 @@ int importance_run(ImportanceResult *r, const Topology *t, const Model *m, const
     for (int step = r->n; step < steps && rc == 0; step++) {
         if (greedy) df_print0("step %d/%d: scoring %d candidates (%s)\n", step + 1, steps, list.n, metric_name(o->metric));
         rc = sweep_scores(scores, t, m, cal, &list, o);
+        for (int j = 0; j < list.n && rc == 0; j++) /* every rank holds the same scores */
+            if (!isfinite(scores[j]))
+                rc = df_fail("%s: non-finite score (%s) of block %d at step %d; stopped (--check-tensors names "
+                             "non-finite weights%s)", metric_name(o->metric), df_nonfinite_name(scores[j]), list.orig[j],
+                             step, o->state && r->n ? "; the --state file keeps the removals so far" : "");
         if (rc < 0) break;
         if (step == 0) memcpy(r->first, scores, sizeof(double) * (size_t)L);
         if (!greedy) { /* one shot: every block, ranked by score */

@@ -7,6 +7,7 @@
 
 #include "depthfuse/error.h"
 #include "depthfuse/fileio.h"
+#include "depthfuse/finite.h"
 #include "depthfuse/h5store.h"
 #include "depthfuse/model.h"
 #include "depthfuse/safetensors.h"
@@ -76,6 +77,23 @@ static int load_safetensors(Model *m, const char *dir, const ModelPart *p) {
     return rc;
 }
 
+/* --check-tensors: the first weight of this rank's part holding a NaN or Inf, named */
+static int check_finite(const Model *m) {
+    TensorRef *refs;
+    const int n = tensor_refs(&m->cfg, &refs);
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        const float *x = tensor_ref_data(m, &refs[i]);
+        if (!x && refs[i].kind == TK_EMBED && m->cfg.tie_embeddings) x = m->lm_head; /* the last stage's tied head */
+        long long at = x ? df_first_nonfinite(x, tensor_ref_numel(&refs[i])) : -1;
+        if (at >= 0)
+            rc = df_fail("%s: tensor \"%s\" holds a non-finite value (%s at element %lld)", m->source, refs[i].name,
+                         df_nonfinite_name(x[at]), at);
+    }
+    free(refs);
+    return rc;
+}
+
 int model_load(Model *m, const char *path, const ModelPart *part) {
     memset(m, 0, sizeof *m);
     DF_TRY(model_load_config(&m->cfg, path));
@@ -84,6 +102,7 @@ int model_load(Model *m, const char *path, const ModelPart *part) {
     m->source = df_strdup(path);
     model_alloc_part(m, p);
     int rc = h5_is_store(path) ? h5_load_model(m, path, p) : load_safetensors(m, path, p);
+    if (rc == 0 && df_check_tensors()) rc = check_finite(m);
     if (rc < 0) model_free(m);
     return rc;
 }

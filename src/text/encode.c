@@ -34,7 +34,7 @@ void idvec_append(IdVec *v, const int32_t *ids, size_t n) {
         while (v->n + n > v->cap) v->cap = v->cap ? 2 * v->cap : 256;
         v->ids = df_realloc(v->ids, v->cap * sizeof(int32_t));
     }
-    memcpy(v->ids + v->n, ids, n * sizeof(int32_t));
+    if (n) memcpy(v->ids + v->n, ids, n * sizeof(int32_t));
     v->n += n;
 }
 

@@ -11,7 +11,7 @@
 
 static void push_ids(int32_t **v, int *n, const int32_t *ids, int k) {
     *v = df_realloc(*v, sizeof(int32_t) * (size_t)(*n + k + 1));
-    memcpy(*v + *n, ids, sizeof(int32_t) * (size_t)k);
+    if (k > 0) memcpy(*v + *n, ids, sizeof(int32_t) * (size_t)k);
     *n += k;
 }
 
