@@ -34,7 +34,7 @@ method_flags() {
     mi | bi | sleb) echo "$CALIB --samples 8 --seq-len 512" ;;
     fusegpt) echo "$CALIB --samples 16 --seq-len 256 --mi-samples 8 --epochs 1" ;;
     flattengpt) echo "$CALIB --samples 8 --seq-len 512" ;;
-    gptailor) echo "$CALIB --samples 8 --seq-len 256 --candidates $M/base-16L-ft-kjv,$M/base-16L-ft-wordnet" ;;
+    gptailor) echo "--candidate $M/base-16L-ft-kjv --candidate $M/base-16L-ft-wordnet --seq-len 256 --min-windows 1 --max-windows 3 --trials 12 --warm-windows 2 --resume $(for s in brown nlpc kjv wordnet; do printf ' --objective-ppl %s' $D/$s.valid.txt; done)" ;;
     *) echo "$CALIB" ;;
     esac
 }

@@ -8,7 +8,7 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
     build-essential cmake pkg-config git ca-certificates bzip2 \
     libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-openmpi-dev hdf5-tools \
-    libcjson-dev libscalapack-openmpi-dev libonig-dev libbz2-dev zlib1g-dev \
+    libcjson-dev libscalapack-openmpi-dev libonig-dev libyaml-dev libbz2-dev zlib1g-dev \
     python3 python3-torch python3-numpy gnuplot-nox
 command -v npm >/dev/null || $SUDO apt-get install -y -qq nodejs npm
 # the reference tokenizer implementation (npm tokenizers), used by the oracle tests and benchmarks

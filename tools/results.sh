@@ -14,7 +14,7 @@
 # budget (docs/<method>.md), with the flags of method_flags below.
 set -eu
 cd "$(dirname "$0")/.."
-ALL="mi bi sleb fusegpt flattengpt"
+ALL="mi bi sleb fusegpt flattengpt gptailor"
 NP=${NP:-2}; PIPELINE=${PIPELINE:-1}; SAMPLES=${SAMPLES:-32}; SEQ=${SEQ:-1024}; SEED=${SEED:-0}
 METHODS=${METHODS-$ALL}; KS=${KS:-"2 4"}   # METHODS="": only the table and plots
 MODEL=tests/fixtures/models/base-16L
@@ -35,6 +35,9 @@ method_flags() {
     mi | bi | sleb) echo "--calib $D/calib.train.txt --samples $SAMPLES --seq-len $SEQ --seed $SEED" ;;
     fusegpt) echo "--calib $D/calib.train.txt --seed $SEED" ;;
     flattengpt) echo "--calib $D/calib.train.txt" ;;
+    gptailor) # the default budget (docs/gptailor.md); --resume: a rerun continues (or just rewrites) the recorded search
+        echo "--candidate $MODEL-ft-kjv --candidate $MODEL-ft-wordnet --seed $SEED --resume" \
+            "--objective-ppl $D/brown.valid.txt --objective-ppl $D/nlpc.valid.txt --objective-ppl $D/kjv.valid.txt --objective-ppl $D/wordnet.valid.txt" ;;
     *) echo "results.sh: no flags for method $1" >&2; exit 1 ;;
     esac
 }
@@ -57,13 +60,15 @@ load = lambda name: json.load(open(f"{out}/{name}.json"))
 have = lambda name: os.path.exists(f"{out}/{name}.json")
 names = {"mi": "MI (FuseGPT)", "bi": "BI (ShortGPT)", "sleb": "SLEB", "fusegpt": "FuseGPT",
          "flattengpt": "FlattenGPT", "gptailor": "GPTailor"}
-methods = [m for m in order.split() if all(have(f"run-{m}-{k}") and have(f"{m}-{k}") for k in ks)]
+# each method with the K of KS whose files are present (a method may have run at fewer of them)
+ks_of = {m: [k for k in ks if have(f"run-{m}-{k}") and have(f"{m}-{k}")] for m in order.split()}
+methods = [m for m in order.split() if ks_of[m]]
 dense = load("dense")
 ppl_keys = list(dense["perplexity"]); task_keys = list(dense["tasks"])
 short = lambda k: k.replace(".test.txt", "").replace(".test.raw", "").replace(".valid.jsonl", "")
 rows = [("dense", "—", dense)]
 for m in methods:
-    for k in ks:
+    for k in ks_of[m]:
         rows.append((f"{names.get(m, m)}, {k} removed", ", ".join(map(str, load(f"run-{m}-{k}")["removed"])), load(f"{m}-{k}")))
 print("# Compression methods on base-16L\n")
 print("Produced by `tools/results.sh` (NP=%s, --pipeline %s): the removal baselines calibrate on %s windows of "
@@ -81,16 +86,16 @@ print("\nBlocks removed, in order (original indices; mi and sleb are greedy: rec
       "removes the lowest-scoring blocks at once; each other method's report says what happened to every block "
       "in its `block_map`):\n")
 for m in methods:
-    k = max(ks)
+    k = max(ks_of[m])
     print(f"- {names.get(m, m)}: {', '.join(map(str, load(f'run-{m}-{k}')['removed']))} (`docs/results/run-{m}-{k}.json`)")
 print("\n![perplexity and accuracy against removed blocks](results.png)\n")
 print("![block importance per metric](importance.png)\n")
 print("Seconds per compression run: " + ", ".join(
-      f"{m}-{k} {load(f'run-{m}-{k}')['seconds']:.0f} s" for m in methods for k in ks) + ".")
+      f"{m}-{k} {load(f'run-{m}-{k}')['seconds']:.0f} s" for m in methods for k in ks_of[m]) + ".")
 plot = ["tools/plot_results.py", "-o", "docs/results.png", "--base", f"{out}/dense.json"]
-plot += [f"{names.get(m, m)}=" + ",".join(f"{out}/{m}-{k}.json" for k in ks) for m in methods]
+plot += [f"{names.get(m, m)}=" + ",".join(f"{out}/{m}-{k}.json" for k in ks_of[m]) for m in methods]
 subprocess.run(plot, check=True, stdout=sys.stderr)
-imp = [f"{out}/run-{m}-{max(ks)}.json" for m in ("mi", "bi", "sleb") if m in methods]
+imp = [f"{out}/run-{m}-{max(ks_of[m])}.json" for m in ("mi", "bi", "sleb") if m in methods]
 if imp:
     subprocess.run(["tools/plot_importance.py", "-o", "docs/importance.png"] + imp, check=True, stdout=sys.stderr)
 PY

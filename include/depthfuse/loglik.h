@@ -31,7 +31,7 @@ typedef struct {
     int shared_rows;          /* rows that hold a group */
 } LoglikStats;
 
-/* Collective over the world, the set on every rank. ll[n] and greedy[n] (0/1) on every rank. Each
+/* Collective over t->comm (the world, or a group view), the set on every rank. ll[n] and greedy[n] (0/1) on every rank. Each
  * value is computed by one rank and reduced with zeros elsewhere, so the layout changes it only
  * through float rounding in the forward. A group whose sequences share at least one input token
  * becomes one row when that row has at most share_len tokens (0: every sequence alone). st may be

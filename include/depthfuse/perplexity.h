@@ -15,7 +15,7 @@ typedef struct {
     double ppl;
 } PplResult;
 
-/* Collective over the world; every rank gets the same result. tokens: the whole stream, on every
+/* Collective over t->comm (the world, or a group view); every rank gets the same result. tokens: the whole stream, on every
  * rank (stage 0 embeds it, the last stage scores it). The window sums are reduced to rank 0 and
  * added in window order, so the result does not depend on the layout beyond float rounding. */
 int perplexity_eval(PplResult *r, const Topology *t, const Model *m, const int32_t *tokens, size_t n, int T,

@@ -37,7 +37,7 @@ typedef struct {
     int all_groups;               /* every group runs every micro-batch (instead of k % D) */
 } PipelineJob;
 
-/* Which stage holds each of m's blocks (collective over the world: blocks of an edited model stay
+/* Which stage holds each of m's blocks (collective over t->comm: blocks of an edited model stay
  * where they were loaded, so the stage is found from who holds them). */
 void model_block_stages(const Topology *t, const Model *m, int *stage_of);
 /* the list = the model's own blocks on the stages that hold them (collective) */

@@ -14,6 +14,7 @@ typedef struct {
     int stage, group;
     MPI_Comm pipe;       /* the P ranks of this rank's group; rank in it = stage */
     MPI_Comm stage_comm; /* the D ranks holding this rank's stage; rank in it = group */
+    MPI_Comm comm;       /* the ranks that run a job together: the world, or one group (topology_group_view) */
     int *stage_first;    /* [P+1]: stage s holds blocks [stage_first[s], stage_first[s+1]) */
     int n_blocks;
 } Topology;
@@ -31,6 +32,14 @@ int df_agree(MPI_Comm comm, int rc);
 /* P stages over the blocks of config c (P must divide the world size and not exceed the blocks) */
 int topology_init(Topology *t, int P, const ModelConfig *c);
 void topology_free(Topology *t);
+/* This rank's group seen as a job of its own (P stages x 1 group, comm = the group's pipe), so the
+ * evaluators (perplexity, loglik) run a different model in each group at once. Borrows t's
+ * communicators: not freed by topology_free. */
+void topology_group_view(Topology *v, const Topology *t);
+/* Searches that run one candidate per group (GPTailor): rank 0's n doubles to every rank, and each
+ * group's n doubles (from its stage-0 rank) to rank 0 as all[group * n + i]. Collective. */
+void dist_bcast_doubles(double *buf, int n);
+void dist_gather_groups(const Topology *t, const double *mine, int n, double *all);
 /* the parts of the model this rank holds */
 ModelPart topology_part(const Topology *t);
 /* Contiguous split of n items with weights w into P parts minimising the heaviest part, with

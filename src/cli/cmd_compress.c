@@ -9,6 +9,7 @@
 #include "depthfuse/log.h"
 
 static int removal(int argc, char **argv) { return compress_removal(argc, argv, "compress"); }
+static int gptailor(int argc, char **argv) { return compress_gptailor(argc, argv, "compress"); }
 
 static const struct {
     const char *name;
@@ -20,6 +21,7 @@ static const struct {
     {"sleb", removal, "remove blocks greedily by calibration perplexity (SLEB)"},
     {"fusegpt", compress_fusegpt, "fuse the blocks of lowest Macro Influence into their neighbours, fine-tune, fold (FuseGPT)"},
     {"flattengpt", compress_flattengpt, "flatten similar adjacent blocks into one and prune back to width (FlattenGPT)"},
+    {"gptailor", gptailor, "search over removing layers and taking/merging layers of finetunes (GPTailor)"},
 };
 static const int NMETHODS = (int)(sizeof METHODS / sizeof METHODS[0]);
 

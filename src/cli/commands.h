@@ -15,6 +15,7 @@ int cmd_importance(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
 int cmd_compress(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 
@@ -24,6 +25,7 @@ int cmd_detokenize(int argc, char **argv);
     {"importance", cmd_importance, "block importance: mi (FuseGPT), bi (ShortGPT), sleb"},       \
     {"compress", cmd_compress, "make a model shallower by any method (compress --help lists them)"}, \
     {"report", cmd_report, "the HTML run report of compress runs side by side (report RUN.json ... --out F.html)"}, \
+    {"merge", cmd_merge, "build a model from a mergekit recipe (passthrough, task_arithmetic; GPTailor's --recipe)"}, \
     {"prune", cmd_prune, "remove blocks by mi, bi or sleb and write the shallower model"},        \
     {"tokenize", cmd_tokenize, "text to token ids with a tokenizer.json (as Hugging Face does)"},     \
     {"detokenize", cmd_detokenize, "token ids back to text with a tokenizer.json"},

@@ -101,5 +101,6 @@ void compress_end(CompressRun *r);
 int compress_removal(int argc, char **argv, const char *cmd); /* mi, bi, sleb; also `depthfuse prune` */
 int compress_fusegpt(int argc, char **argv);
 int compress_flattengpt(int argc, char **argv);
+int compress_gptailor(int argc, char **argv, const char *cmd);
 
 #endif

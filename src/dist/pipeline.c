@@ -13,7 +13,7 @@ long long pipeline_block_forwards(void) { return g_block_forwards; }
 
 void model_block_stages(const Topology *t, const Model *m, int *stage_of) {
     for (int i = 0; i < m->cfg.n_layers; i++) stage_of[i] = m->blocks[i] ? t->stage : -1;
-    MPI_Allreduce(MPI_IN_PLACE, stage_of, m->cfg.n_layers, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, stage_of, m->cfg.n_layers, MPI_INT, MPI_MAX, t->comm);
 }
 
 void pipeline_job_for_model(PipelineJob *job, int *stage_of_buf, const Topology *t, const Model *m) {

@@ -126,6 +126,7 @@ int topology_init(Topology *t, int P, const ModelConfig *c) {
     t->n_blocks = c->n_layers;
     MPI_Comm_split(MPI_COMM_WORLD, t->group, t->stage, &t->pipe);
     MPI_Comm_split(MPI_COMM_WORLD, t->stage, t->group, &t->stage_comm);
+    t->comm = MPI_COMM_WORLD;
     double *w = df_malloc(sizeof(double) * (size_t)c->n_layers);
     for (int i = 0; i < c->n_layers; i++) w[i] = (double)config_block_params(c);
     double VH = (double)c->vocab * c->hidden, extra[2] = {VH, VH + c->hidden};
@@ -140,6 +141,25 @@ void topology_free(Topology *t) {
     if (t->stage_comm != MPI_COMM_NULL && t->stage_comm) MPI_Comm_free(&t->stage_comm);
     free(t->stage_first);
     memset(t, 0, sizeof *t);
+}
+
+void topology_group_view(Topology *v, const Topology *t) {
+    *v = *t;
+    v->rank = t->stage;
+    v->size = t->P;
+    v->D = 1;
+    v->group = 0;
+    v->stage_comm = MPI_COMM_SELF;
+    v->comm = t->pipe;
+}
+
+void dist_bcast_doubles(double *buf, int n) { MPI_Bcast(buf, n, MPI_DOUBLE, 0, MPI_COMM_WORLD); }
+
+void dist_gather_groups(const Topology *t, const double *mine, int n, double *all) {
+    double *every = t->rank == 0 ? df_malloc(sizeof(double) * (size_t)n * t->size) : NULL;
+    MPI_Gather(mine, n, MPI_DOUBLE, every, n, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    for (int g = 0; t->rank == 0 && g < t->D; g++) memcpy(all + (size_t)g * n, every + (size_t)g * t->P * n, sizeof(double) * n);
+    free(every);
 }
 
 ModelPart topology_part(const Topology *t) {

@@ -298,8 +298,8 @@ int loglik_eval(double *ll, int *greedy, LoglikStats *st, const Topology *t, con
     job.progress_label = label;
     int rc = pipeline_run(t, m, &job, mbs, n_mb);
     /* one rank computed each sequence, the others hold zeros: the sums are exact */
-    MPI_Allreduce(ctx.ll, ll, s->n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-    MPI_Allreduce(ctx.greedy, greedy, s->n, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    MPI_Allreduce(ctx.ll, ll, s->n, MPI_DOUBLE, MPI_SUM, t->comm);
+    MPI_Allreduce(ctx.greedy, greedy, s->n, MPI_INT, MPI_SUM, t->comm);
     for (int i = 0; i < s->n && rc == 0; i++) /* never a score from a NaN */
         if (!isfinite(ll[i]))
             rc = df_fail("%s: non-finite log-likelihood (%s) of request %d; stopped", label, df_nonfinite_name(ll[i]), i);

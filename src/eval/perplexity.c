@@ -65,12 +65,12 @@ int perplexity_eval(PplResult *r, const Topology *t, const Model *m, const int32
     int rc = pipeline_run(t, m, &job, mbs, n_mb);
     /* one rank holds each window's sum, the others zero: the reduction is exact */
     double *all = df_calloc((size_t)W, sizeof(double));
-    MPI_Reduce(ctx.win_nll, all, W, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    MPI_Reduce(ctx.win_nll, all, W, MPI_DOUBLE, MPI_SUM, 0, t->comm);
     for (int w = 0; w < W; w++) r->nll += all[w];
-    MPI_Bcast(&r->nll, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    MPI_Bcast(&r->nll, 1, MPI_DOUBLE, 0, t->comm);
     /* a non-finite loss stops the run at its first window, naming the block it came from */
     int *bad = df_malloc(sizeof(int) * (size_t)W);
-    MPI_Allreduce(ctx.bad_block, bad, W, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(ctx.bad_block, bad, W, MPI_INT, MPI_MIN, t->comm);
     for (int w = 0; w < W && rc == 0; w++)
         if (bad[w] != NONE) /* the loss of the window (rank 0), or the total it made non-finite */
             rc = df_fail_nonfinite(label, df_rank() == 0 ? all[w] : r->nll, bad[w] == HEAD ? DF_AT_HEAD : bad[w], -1, w);
