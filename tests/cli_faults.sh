@@ -22,14 +22,14 @@ fail() { echo "FAIL $1"; [ -f "$w/log" ] && cat "$w/log"; exit 1; }
 sums() { (cd "$1" && find . -type f | sort | xargs sha256sum); }
 # every rank's exit status in $w/ranks ("rank R exit S"), the highest in $rc; output in $w/log. The
 # wrapper itself exits 0, so that mpirun does not end the other rank before it has finished on its
-# own (the job must still be over within 120 s). FSIZE set: each rank (not mpirun, whose PMIx server
+# own (the job must still be over within 300 s). FSIZE set: each rank (not mpirun, whose PMIx server
 # needs its shared-memory files) runs under ulimit -f FSIZE (512-byte blocks) with SIGXFSZ ignored.
 each_rank() {
     rm -f "$w/ranks"
     set +e
-    timeout 120 "$mpiexec" -n 2 $MPIFLAGS sh -c '[ -z "${FSIZE:-}" ] || { ulimit -f "$FSIZE"; trap "" XFSZ; }
+    timeout 300 "$mpiexec" -n 2 $MPIFLAGS sh -c '[ -z "${FSIZE:-}" ] || { ulimit -f "$FSIZE"; trap "" XFSZ; }
         "$0" "$@"; echo "rank $OMPI_COMM_WORLD_RANK exit $?" >> "'"$w/ranks"'"' "$DF_BIN" "$@" > "$w/log" 2>&1
-    [ $? -ne 124 ] || fail "the job ran past 120 s"
+    [ $? -ne 124 ] || fail "the job ran past 300 s"
     rc=$(awk '{ if ($4 > m) m = $4 } END { print m + 0 }' "$w/ranks")
     set -e
 }
