@@ -99,6 +99,8 @@ int gt_recipe_write(const char *path, const GtPlan *p, const char *const *paths,
 /* Parse a recipe: the plan, the model paths (0 = base_model, then in order of appearance) and the
  * dtype (NULL when absent). Every problem is one line naming the file. */
 int gt_recipe_read(const char *path, GtPlan *p, char ***paths, int *n_paths, char **dtype);
+/* Parse and check a recipe, keeping nothing (the fuzzer's hook). */
+int gt_recipe_check(const char *path);
 
 /* ---- the optimizer (rank 0; no communication) ------------------------------------------------ */
 

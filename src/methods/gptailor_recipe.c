@@ -127,6 +127,8 @@ static int model_index(char ***paths, int *n, const char *path) {
     return (*n)++;
 }
 
+enum { GT_MAX_RECIPE_LAYERS = 4096 }; /* far above any model's depth; bounds what a bad recipe allocates */
+
 typedef struct {
     int model, a, b;
     float weight;
@@ -140,6 +142,8 @@ static int read_source(Doc *d, yaml_node_t *s, int slice, char ***paths, int *n_
     DF_TRY(as_int(d, node(d, range->data.sequence.items.start[0]), "layer_range", &out->a));
     DF_TRY(as_int(d, node(d, range->data.sequence.items.start[1]), "layer_range", &out->b));
     if (out->b <= out->a) return df_fail("%s: slice %d: %s: an empty layer_range", d->file, slice, scalar(model));
+    if (out->a < 0 || out->b - out->a > GT_MAX_RECIPE_LAYERS)
+        return df_fail("%s: slice %d: %s: layer_range [%d, %d] outside any model", d->file, slice, scalar(model), out->a, out->b);
     out->weight = 1.0f;
     yaml_node_t *w = get(d, get(d, s, "parameters"), "weight");
     if (w) DF_TRY(as_float(d, w, "weight", &out->weight));
@@ -236,6 +240,20 @@ int gt_recipe_read(const char *path, GtPlan *p, char ***paths, int *n_paths, cha
         for (int i = 0; i < *n_paths; i++) free((*paths)[i]);
         free(*paths);
         *paths = NULL, *n_paths = 0;
+    }
+    return rc;
+}
+
+int gt_recipe_check(const char *path) {
+    GtPlan p;
+    char **paths, *dtype;
+    int n_paths;
+    int rc = gt_recipe_read(path, &p, &paths, &n_paths, &dtype);
+    if (rc == 0) {
+        gt_plan_free(&p);
+        for (int i = 0; i < n_paths; i++) free(paths[i]);
+        free(paths);
+        free(dtype);
     }
     return rc;
 }
