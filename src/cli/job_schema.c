@@ -24,7 +24,7 @@ static const char *const INTRO =
     "  \"method\": {\"fusegpt\": {\"calib\": \"../../tests/fixtures/data/calib.train.txt\", \"rank\": 8}}\n"
     "}\n"
     "```\n\n"
-    "Paths (the options whose argument is a file or folder, marked "path" in the type column) are relative to the job\n"
+    "Paths (the options whose argument is a file or folder, marked path in the type column) are relative to the job\n"
     "file's folder unless absolute. A job is strict JSON; an unknown key, a value of the wrong type, a key\n"
     "given twice or a missing required key is refused with one line naming the file and the key path\n"
     "(`job.json: method.fusegpt.rank: expected an integer`) before any other file is opened, and nothing\n"
