@@ -182,8 +182,8 @@ static void plan_fusegpt(Plan *p, MemTable *mi, MemTable *t, const ArgSpec *spec
     item(t, "effective weights W_eff, one per trained block", trained * blk);
     item(t, "injected W_p: the absorbed block", blk);
     item(t, "trainable factors: params, grads, Adam m and v", 4.0 * trained * cost_fused_params(c, rank, lora, 1));
-    item(t, "one G (largest linear) + the arena's shared scratch", 2 * cost_max_linear(c));
-    item(t, "backward scratch (block_grad_work_init)", cost_grad_work_floats(c, seqs, T));
+    item(t, "the arena's shared out x in scratch (largest linear)", cost_max_linear(c));
+    item(t, "backward scratch with one G (block_grad_work_init)", cost_grad_work_floats(c, seqs, T));
     if (recompute) {
         item(t, "activations, recompute: x_in per block + one block's", trained * (double)seqs * T * H + cost_acts_floats(c, seqs, T, 1));
     } else {
