@@ -125,11 +125,12 @@ def flag_of(key):
 
 
 exercised = set()
-for (cmd, method) in sorted(tables, key=lambda t: (t[0], t[1] or "")):
+combos = [c for c in tables if c[0] != "prune"] + [("prune", m) for m in ("mi", "bi", "sleb")]
+for (cmd, method) in sorted(combos, key=lambda t: (t[0], t[1] or "")):
     if cmd in ("compress", "prune") and method is None:
         continue  # the shared keys ride along with every method's job
     job = {"command": cmd, "description": "every key", "ranks": 7}
-    keys = list(tables[(cmd, method)])
+    keys = list(tables[("compress" if cmd == "prune" else cmd, method)])  # prune: compress's method tables
     if method:
         job["method"] = {method: {k: value(k, t) for k, t in keys}}
         shared = tables[(cmd, None)]
@@ -151,7 +152,7 @@ for (cmd, method) in sorted(tables, key=lambda t: (t[0], t[1] or "")):
     if argv[:2] != ["depthfuse", cmd] or (method and argv[2:4] != ["--method", method]):
         fail("%s: command line %s" % (path, argv[:4]))
     for k, t in keys_all:
-        exercised.add((cmd, method if (k, t) in keys else None, k))
+        exercised.add(("compress" if cmd == "prune" else cmd, method, k) if method and (k, t) in keys else (cmd, None, k))
         if not expect(argv, flag_of(k), k, t):
             fail("%s: key %s (%s) did not become %s with its value: %s" % (path, k, t, flag_of(k), out.strip()))
     if "inputs" in job and os.path.join(jobdir, "in_a") != argv[-1]:
