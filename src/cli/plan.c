@@ -88,9 +88,10 @@ static void print_table(const char *title, const MemTable *t) {
     df_print0("| **total** | **%s** |\n", b);
 }
 
-/* one rank's sustained sgemm rate at the job's shapes (capped for a quick measurement), GFLOP/s */
+/* one rank's sgemm rate at the job's shapes (a micro-batch's tokens x hidden x intermediate, capped
+ * for a quick measurement), GFLOP/s */
 static double measure_gflops(const ModelConfig *c, int tokens) {
-    const int M = tokens < 1024 ? tokens : 1024, K = c->hidden < 1024 ? c->hidden : 1024,
+    const int M = tokens < 2048 ? tokens : 2048, K = c->hidden < 1024 ? c->hidden : 1024,
               N = c->intermediate < 2048 ? c->intermediate : 2048;
     float *A = df_alloc_floats((size_t)M * K), *B = df_alloc_floats((size_t)K * N), *C = df_alloc_floats((size_t)M * N);
     for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)(i % 7) * 0.1f;
@@ -241,6 +242,7 @@ static void plan_gptailor(Plan *p, MemTable *t, const ArgSpec *spec) {
 
 /* eval: every window of the text files (their size at about 4 bytes a token) through the model */
 static int plan_eval(Plan *p, MemTable *t, const ArgSpec *spec) {
+    p->T = o_int(spec, "--seq-len", 512);
     const StrList *ppl = o_list(spec, "--ppl"), *tasks = o_list(spec, "--tasks");
     double bytes = 0;
     for (int k = 0; k < 2; k++)
@@ -303,6 +305,7 @@ static int plan_run(const char *cmd, const ArgSpec *spec) {
     p.T = o_int(spec, "--seq-len", 512);
     const int bt = o_int(spec, "--batch-tokens", 4096);
     p.mb = bt / p.T > 0 ? bt / p.T : 1;
+    if (strcmp(cmd, "eval") && p.mb > p.W) p.mb = p.W; /* a micro-batch holds at most every window */
     MemTable t = {0}, mi = {0};
     if (!strcmp(cmd, "eval")) rc = plan_eval(&p, &t, spec);
     else if (!strcmp(cmd, "importance")) {
@@ -330,7 +333,7 @@ static int plan_run(const char *cmd, const ArgSpec *spec) {
                   p.mb, p.T, p.c.hidden, p.P > 1 ? "" : "; none with one stage");
         const double g = g_gflops > 0 ? g_gflops : measure_gflops(&p.c, p.mb * p.T);
         const double secs = p.flops / (g * 1e9 * p.ranks);
-        df_print0("FLOPs: %.3g (%.3g block forwards of a window)\n", p.flops, p.block_forwards);
+        df_print0("FLOPs: %.3g (%.0f block forwards of a window)\n", p.flops, p.block_forwards);
         df_print0("time: %.3g s (%.2f h) at %.1f GFLOP/s per rank (%s) x %d ranks\n", secs, secs / 3600, g,
                   g_gflops > 0 ? "--gflops" : "sgemm measured here", p.ranks);
         human(b, sizeof b, peak);
