@@ -4,6 +4,7 @@
  * docs/importance.md measured (544 for 16 blocks x 4 windows). */
 #include "depthfuse/backward.h"
 #include "depthfuse/costs.h"
+#include "depthfuse/error.h"
 #include "depthfuse/forward.h"
 #include "depthfuse/fused.h"
 #include "depthfuse/model.h"
@@ -62,9 +63,10 @@ int main(int argc, char **argv) {
     if (model_load_config(&c, fixture("models/llama-2-70b-config")) == 0) {
         const double sum_io = 2 * 8192 + 2 * (1024 + 8192) + 2 * 8192 + 3 * (28672 + 8192);
         CHECK(cost_fused_params(&c, 128, 128, 1) == 2 * 128 * sum_io + 2 * 8192, "%.0f", cost_fused_params(&c, 128, 128, 1));
-        /* a forward token through one block: 2 FLOPs per linear weight + attention's two products */
+        /* one token through one block: 2 FLOPs per linear weight, and attention's two products over
+         * its one position (q.k and p.v: 2 x 2 x heads x head_dim) */
         const double lin = config_block_params(&c) - 2.0 * 8192;
-        CHECK(cost_block_flops(&c, 1) == 2 * lin + 2 * 8192, "%.0f", cost_block_flops(&c, 1));
+        CHECK(cost_block_flops(&c, 1) == 2 * lin + 4 * 8192, "%.0f", cost_block_flops(&c, 1));
         config_free(&c);
     }
     return test_end("costs");
