@@ -42,6 +42,23 @@ if a != b:
 EOF
 echo "ok   run small.json == the command line (model bytes, report)"
 
+# a demo job of jobs/ as it stands (bi, the quickest) in a copy of the tree's layout, at -np 2, against
+# the command line `run --check` prints for it (its outputs moved aside)
+mkdir -p "$tmp/tree/jobs/demo" "$tmp/tree/tests"
+cp "$SRC/jobs/demo/bi.json" "$tmp/tree/jobs/demo/"
+ln -s "$DF_FIXTURES" "$tmp/tree/tests/fixtures"
+cd "$tmp"
+"$mpiexec" -n 2 $MPIFLAGS "$DF_BIN" run tree/jobs/demo/bi.json --progress=none > "$tmp/bi.log" 2>&1 || { cat "$tmp/bi.log"; fail "run bi.json"; }
+line=$("$DF_BIN" run --check tree/jobs/demo/bi.json | sed 's|/\.\./\.\./demo/jobs/|/../../cli/|g; s|^depthfuse ||')
+case $line in compress\ --method\ bi\ *) ;; *) fail "run --check printed: $line" ;; esac
+# shellcheck disable=SC2086
+"$mpiexec" -n 2 $MPIFLAGS "$DF_BIN" $line --progress=none > "$tmp/bi-cli.log" 2>&1 || { cat "$tmp/bi-cli.log"; fail "$line"; }
+for f in tree/cli/base-16L-bi-4/*; do
+    cmp "$f" "tree/demo/jobs/base-16L-bi-4/$(basename "$f")" || fail "bi: $(basename "$f") differs"
+done
+echo "ok   jobs/demo/bi.json at -np 2 == its command line"
+cd "$tmp/elsewhere"
+
 # the plan: block forwards as counted by the run, time within FACTOR of the importance phase
 "$DF_BIN" plan ../j/small.json > "$tmp/plan.txt" 2>&1 || { cat "$tmp/plan.txt"; fail "plan"; }
 cat "$tmp/plan.txt"
