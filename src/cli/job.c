@@ -232,8 +232,6 @@ static int parse_only(void *ctx, const char *cmd, const ArgSpec *spec, const int
     return args_check_required(cmd, spec, given) < 0 ? -1 : 1;
 }
 
-void job_print_schema(void);
-
 int cmd_run(int argc, char **argv) {
     int check = 0, schema = 0;
     StrList files = {0};

@@ -24,6 +24,8 @@ void job_argv_free(JobArgv *j);
 /* the command a job line names, NULL when unknown */
 const Command *job_command(const char *name);
 const Command *job_command_at(int i); /* the i-th of the commands table, NULL past the last */
+/* docs/jobs.md: every command's keys as Markdown, on stdout (run --schema; src/cli/job_schema.c) */
+void job_print_schema(void);
 
 
 

@@ -115,6 +115,7 @@ typedef struct {
     int ranks, P, D, *first, L, K, T, W, mb; /* windows W of T tokens, mb windows per micro-batch */
     int heavy;                               /* the stage with the most weights */
     double flops, block_forwards;
+    double allreduce; /* floats all-reduced over the data-parallel groups per training step (FuseGPT) */
     char work[512];
 } Plan;
 
@@ -163,7 +164,6 @@ static void plan_sweep(Plan *p, MemTable *t, const char *metric, int steps) {
         for (int s = 0; s < steps; s++) p->flops += (double)(p->L - s + 1) * p->W * p->T * cost_head_flops(c);
     snprintf(p->work, sizeof p->work, "%s over %d windows x %d tokens, %s; %.0f block forwards (blocks x windows)",
              metric, p->W, p->T, bi ? "one pass" : "greedy", p->block_forwards);
-    (void)steps;
 }
 
 static void plan_fusegpt(Plan *p, MemTable *mi, MemTable *t, const ArgSpec *spec) {
@@ -183,6 +183,7 @@ static void plan_fusegpt(Plan *p, MemTable *mi, MemTable *t, const ArgSpec *spec
     item(t, "effective weights W_eff, one per trained block", trained * blk);
     item(t, "injected W_p: the absorbed block", blk);
     item(t, "trainable factors: params, grads, Adam m and v", 4.0 * trained * cost_fused_params(c, rank, lora, 1));
+    p->allreduce = trained * cost_fused_params(c, rank, lora, 1);
     item(t, "the arena's shared out x in scratch (largest linear)", cost_max_linear(c));
     item(t, "backward scratch with one G (block_grad_work_init)", cost_grad_work_floats(c, seqs, T));
     if (recompute) {
@@ -331,6 +332,10 @@ static int plan_run(const char *cmd, const ArgSpec *spec) {
         human(b, sizeof b, (double)p.mb * p.T * p.c.hidden * 4);
         df_print0("\nbytes moved per micro-batch: %s between neighbouring stages (%d x %d tokens x hidden %d x 4 B)%s\n", b,
                   p.mb, p.T, p.c.hidden, p.P > 1 ? "" : "; none with one stage");
+        if (p.allreduce > 0 && p.D > 1) {
+            human(b, sizeof b, 4 * p.allreduce);
+            df_print0("bytes all-reduced per training step: %s of gradients over the %d data-parallel groups\n", b, p.D);
+        }
         const double g = g_gflops > 0 ? g_gflops : measure_gflops(&p.c, p.mb * p.T);
         const double secs = p.flops / (g * 1e9 * p.ranks);
         df_print0("FLOPs: %.3g (%.0f block forwards of a window)\n", p.flops, p.block_forwards);
