@@ -167,7 +167,10 @@ base = {"command": "compress", "model": "no/such/model", "out": "o", "remove": 2
         "method": {"fusegpt": {"calib": "no/such/file", "rank": 8}}}
 cases = [
     ("misspelt", lambda d: d["method"]["fusegpt"].update(rnak=8), "method.fusegpt.rnak: unknown key"),
-    ("misspelt_top", lambda d: d.update(seq_len=4), "seq_len: unknown key"),
+    ("misspelt_top", lambda d: d.update(seq_lenn=4), "seq_lenn: unknown key"),
+    ("method_key_on_top", lambda d: d.update(epochs=1), "epochs: unknown key here; it belongs under method.fusegpt"),
+    ("top_key_in_method", lambda d: d["method"]["fusegpt"].update(pipeline=1),
+     "method.fusegpt.pipeline: unknown key here; it belongs at the top level"),
     ("type_int", lambda d: d["method"]["fusegpt"].update(rank="8"), "method.fusegpt.rank: expected an integer"),
     ("type_frac", lambda d: d["method"]["fusegpt"].update(rank=8.5), "method.fusegpt.rank: expected an integer"),
     ("type_num", lambda d: d["method"]["fusegpt"].update(lr_coef="x"), "method.fusegpt.lr_coef: expected a number"),

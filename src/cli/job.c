@@ -103,9 +103,10 @@ static int add_option(JobArgv *j, const JobKey *k, const cJSON *v, const char *f
     return 0;
 }
 
-/* the members of obj against a key table (skip: the names handled by the caller) */
+/* the members of obj against a key table (skip: the names handled by the caller; other, where: the
+ * table of the other level, named in the message of a key put at the wrong one) */
 static int add_members(JobArgv *j, const JobKeys *t, const cJSON *obj, const char *file, const char *at,
-                       const char *dir, const char *const *skip) {
+                       const char *dir, const char *const *skip, const JobKeys *other, const char *where) {
     for (const cJSON *m = obj->child; m; m = m->next) {
         int skipped = 0;
         for (int i = 0; skip && skip[i]; i++) skipped |= !strcmp(m->string, skip[i]);
@@ -113,6 +114,8 @@ static int add_members(JobArgv *j, const JobKeys *t, const cJSON *obj, const cha
         char path[256];
         snprintf(path, sizeof path, "%s%s%s", at, at[0] ? "." : "", m->string);
         const JobKey *k = job_key_find(t, m->string);
+        if (!k && other && job_key_find(other, m->string))
+            return df_fail("%s: %s: unknown key here; it belongs %s", file, path, where);
         if (!k) return df_fail("%s: %s: unknown key (docs/jobs.md lists the keys of %s)", file, path, j->argv[0]);
         DF_TRY(add_option(j, k, m, file, path, dir));
     }
@@ -122,8 +125,8 @@ static int add_members(JobArgv *j, const JobKeys *t, const cJSON *obj, const cha
     return 0;
 }
 
-/* "method": {"NAME": {...}} of compress and prune */
-static int add_method(JobArgv *j, const cJSON *root, const char *file, const char *dir) {
+/* "method": {"NAME": {...}} of compress and prune (shared: the top level's keys); mt: the method's */
+static int add_method(JobArgv *j, const cJSON *root, const char *file, const char *dir, const JobKeys *shared, JobKeys *mt) {
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "method");
     if (!m) return df_fail("%s: method: required (an object naming one method: {\"mi\": {...}})", file);
     if (!cJSON_IsObject(m) || cJSON_GetArraySize(m) != 1)
@@ -131,17 +134,11 @@ static int add_method(JobArgv *j, const cJSON *root, const char *file, const cha
     const cJSON *o = m->child;
     char at[128];
     snprintf(at, sizeof at, "method.%s", o->string);
-    JobKeys t;
-    if (job_keys(&t, j->argv[0], o->string) < 0) return df_fail("%s: %s: %s", file, at, df_errmsg());
-    if (!cJSON_IsObject(o)) {
-        job_keys_free(&t);
-        return df_fail("%s: %s: expected an object of the method's options ({} for none)", file, at);
-    }
+    if (job_keys(mt, j->argv[0], o->string) < 0) return df_fail("%s: %s: %s", file, at, df_errmsg());
+    if (!cJSON_IsObject(o)) return df_fail("%s: %s: expected an object of the method's options ({} for none)", file, at);
     push(j, "--method");
     push(j, o->string);
-    int rc = add_members(j, &t, o, file, at, dir, NULL);
-    job_keys_free(&t);
-    return rc;
+    return add_members(j, mt, o, file, at, dir, NULL, shared, "at the top level (every method's)");
 }
 
 static int build(JobArgv *j, const cJSON *root, const char *file, const char *dir) {
@@ -159,9 +156,13 @@ static int build(JobArgv *j, const cJSON *root, const char *file, const char *di
     if (job_keys(&t, c->valuestring, NULL) < 0) return df_fail("%s: command: %s", file, df_errmsg());
     j->cmd = job_command(c->valuestring);
     push(j, c->valuestring);
-    int rc = job_has_methods(c->valuestring) ? add_method(j, root, file, dir) : 0;
+    JobKeys mt = {0};
+    int rc = job_has_methods(c->valuestring) ? add_method(j, root, file, dir, &t, &mt) : 0;
     const char *const skip[] = {"command", "description", "ranks", "inputs", job_has_methods(c->valuestring) ? "method" : NULL, NULL};
-    if (rc == 0) rc = add_members(j, &t, root, file, "", dir, skip);
+    char where[160];
+    snprintf(where, sizeof where, "under method.%s", mt.n ? cJSON_GetObjectItemCaseSensitive(root, "method")->child->string : "NAME");
+    if (rc == 0) rc = add_members(j, &t, root, file, "", dir, skip, mt.n ? &mt : NULL, where);
+    job_keys_free(&mt);
     if (rc == 0 && in && !t.positional) rc = df_fail("%s: inputs: %s takes no positional arguments", file, c->valuestring);
     if (rc == 0 && in) {
         if (!cJSON_IsArray(in)) rc = df_fail("%s: inputs: expected a list of strings (%s)", file, t.positional_name);
