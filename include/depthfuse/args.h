@@ -4,7 +4,10 @@
  *                     {"--seq-len", ARG_INT, &seq, "N", "tokens per window", 0}, {0}};
  * Repeated options (ARG_STR_LIST) collect every occurrence; a value may also be comma separated.
  * Positional arguments are collected into a list when the command accepts them (args_parse's
- * positional argument), otherwise refused. */
+ * positional argument), otherwise refused.
+ * The tables are also the schema of job files (src/cli/job.c: key "seq_len" is --seq-len) and what
+ * the planner reads (--dry-run): an option whose metavar names a file or folder is a path
+ * (args_is_path), resolved against the job file's folder. */
 #ifndef DEPTHFUSE_ARGS_H
 #define DEPTHFUSE_ARGS_H
 #include <stddef.h>
@@ -31,6 +34,18 @@ typedef struct {
 int args_parse(const char *cmd, const char *summary, const ArgSpec *spec, int argc, char **argv,
                StrList *positional, const char *positional_name);
 void args_usage(const char *cmd, const char *summary, const ArgSpec *spec, const char *positional_name);
+/* a path option: a metavar alternative that starts with FILE, DIR, PATH or OUT, or names a file
+ * type (RUN.json, FILE.h5) */
+int args_is_path(const ArgSpec *s);
+/* The next args_parse calls f once its options are parsed (before the required ones are checked)
+ * with the table (given options in dst, the rest at their defaults), given[i] for each entry and
+ * whether positional arguments are accepted; args_parse then returns f's result when it is not 0
+ * (1: stop as after --help, -1: fail). One call only: the observer is cleared before f runs. Job
+ * files read the tables through it, and --dry-run hands the parsed options to the planner. */
+typedef int (*ArgsObserver)(void *ctx, const char *cmd, const ArgSpec *spec, const int *given, const char *positional_name);
+void args_observe(ArgsObserver f, void *ctx);
+/* rank 0 keeps the first failure: the message of a missing required option, as args_parse's */
+int args_check_required(const char *cmd, const ArgSpec *spec, const int *given);
 void strlist_push(StrList *l, const char *s);
 void strlist_free(StrList *l);
 

@@ -32,6 +32,8 @@ int df_agree(MPI_Comm comm, int rc);
 /* P stages over the blocks of config c (P must divide the world size and not exceed the blocks) */
 int topology_init(Topology *t, int P, const ModelConfig *c);
 void topology_free(Topology *t);
+/* the stages topology_init gives P stages of config c: first[P+1] (no communication; the planner) */
+void topology_stage_split(int *first, const ModelConfig *c, int P);
 /* This rank's group seen as a job of its own (P stages x 1 group, comm = the group's pipe), so the
  * evaluators (perplexity, loglik) run a different model in each group at once. Borrows t's
  * communicators: not freed by topology_free. */

@@ -25,6 +25,13 @@ static const struct {
 };
 static const int NMETHODS = (int)(sizeof METHODS / sizeof METHODS[0]);
 
+const char *compress_method(int i, const char **summary, int *is_removal) {
+    if (i < 0 || i >= NMETHODS) return NULL;
+    if (summary) *summary = METHODS[i].summary;
+    if (is_removal) *is_removal = METHODS[i].run == removal;
+    return METHODS[i].name;
+}
+
 static void usage(void) {
     df_print0("usage: depthfuse compress --method M [options]   (depthfuse compress --method M --help)\n\n"
               "Make a model shallower and write it (HF folder or .h5) with a JSON report.\n\nmethods:\n");

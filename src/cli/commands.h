@@ -18,6 +18,8 @@ int cmd_report(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
 
 #define DF_COMMANDS                                                                              \
     {"eval", cmd_eval, "perplexity and zero-shot task accuracy of a model"},                      \
@@ -28,6 +30,8 @@ int cmd_detokenize(int argc, char **argv);
     {"merge", cmd_merge, "build a model from a mergekit recipe (passthrough, task_arithmetic; GPTailor's --recipe)"}, \
     {"prune", cmd_prune, "remove blocks by mi, bi or sleb and write the shallower model"},        \
     {"tokenize", cmd_tokenize, "text to token ids with a tokenizer.json (as Hugging Face does)"},     \
-    {"detokenize", cmd_detokenize, "token ids back to text with a tokenizer.json"},
+    {"detokenize", cmd_detokenize, "token ids back to text with a tokenizer.json"},                 \
+    {"run", cmd_run, "run any command from a JSON job file (docs/jobs.md)"},                      \
+    {"plan", cmd_plan, "a job's layout, memory per rank, FLOPs and time, without the weights"},
 
 #endif

@@ -97,6 +97,10 @@ void compress_block_fate(CompressRun *r, int block, const char *fmt, ...) __attr
 int compress_finish(CompressRun *r, Model *out, const int *removed, int n_removed);
 void compress_end(CompressRun *r);
 
+/* the i-th method of compress --method (NULL past the last), its summary, and whether it is one of
+ * the removal methods that prune also takes */
+const char *compress_method(int i, const char **summary, int *removal);
+
 /* the methods (one file each in src/cli) */
 int compress_removal(int argc, char **argv, const char *cmd); /* mi, bi, sleb; also `depthfuse prune` */
 int compress_fusegpt(int argc, char **argv);

@@ -127,13 +127,17 @@ int topology_init(Topology *t, int P, const ModelConfig *c) {
     MPI_Comm_split(MPI_COMM_WORLD, t->group, t->stage, &t->pipe);
     MPI_Comm_split(MPI_COMM_WORLD, t->stage, t->group, &t->stage_comm);
     t->comm = MPI_COMM_WORLD;
+    t->stage_first = df_malloc(sizeof(int) * (size_t)(P + 1));
+    topology_stage_split(t->stage_first, c, P);
+    return 0;
+}
+
+void topology_stage_split(int *first, const ModelConfig *c, int P) {
     double *w = df_malloc(sizeof(double) * (size_t)c->n_layers);
     for (int i = 0; i < c->n_layers; i++) w[i] = (double)config_block_params(c);
     double VH = (double)c->vocab * c->hidden, extra[2] = {VH, VH + c->hidden};
-    t->stage_first = df_malloc(sizeof(int) * (size_t)(P + 1));
-    partition_balanced(t->stage_first, w, c->n_layers, P, extra);
+    partition_balanced(first, w, c->n_layers, P, extra);
     free(w);
-    return 0;
 }
 
 void topology_free(Topology *t) {

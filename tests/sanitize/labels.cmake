@@ -6,7 +6,7 @@ set(DF_ASAN_TESTS
     tasks loglik_np1 loglik_np2_pipeline loglik_np2_data
     importance_np1 importance_np2
     reference tied_embeddings load_errors ops safetensors
-    tok_probes
+    tok_probes costs
     ${DF_HARDENING_TESTS})
 get_property(df_all_tests DIRECTORY PROPERTY TESTS)
 foreach(t ${DF_ASAN_TESTS})
