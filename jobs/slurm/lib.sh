@@ -29,8 +29,9 @@ df_init() {
     cd "$DF_ROOT"
     # one BLAS/OpenMP thread per core of the rank (depthfuse would otherwise divide the node)
     export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1} OPENBLAS_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}
-    df_preempted=0 df_pid=""
+    df_preempted=0 df_terminated=0 df_pid=""
     trap df_on_usr1 USR1
+    trap df_on_term TERM
     df_log "$SLURM_NTASKS ranks on $(scontrol show hostnames "$SLURM_JOB_NODELIST" | tr '\n' ' ')" \
         "(${SLURM_CPUS_PER_TASK:-1} cores each), restart ${SLURM_RESTART_COUNT:-0}, $DF_LAUNCHER"
 }
@@ -40,6 +41,14 @@ df_on_usr1() {
     df_preempted=1
     df_log "SIGUSR1: depthfuse stops at its next safe point, then the job requeues"
     [ -z "$df_pid" ] || kill -USR1 "$df_pid" 2> /dev/null || true
+}
+
+# SIGTERM (scancel, the time limit; SIGKILL follows after the cluster's KillWait): passed on too,
+# and the script waits for the step, which stops at its next safe point if it comes in time.
+df_on_term() {
+    df_terminated=1
+    df_log "SIGTERM: depthfuse stops at its next safe point if it can before SIGKILL"
+    [ -z "$df_pid" ] || kill -TERM "$df_pid" 2> /dev/null || true
 }
 
 # The launch of one step, in a subshell of its own (exec: its pid is the launcher's, which forwards
@@ -63,23 +72,25 @@ df_launch() {
 }
 
 # The job stopped at a safe point: back to the queue, to resume where it stopped. Exits 75 (if the
-# requeue succeeded, Slurm ends this script first).
+# requeue succeeded, Slurm's SIGTERM ends this script first).
 df_requeue() {
     df_log "stopped at a safe point: requeueing; the next run resumes from the state on disk"
+    trap - TERM
     scontrol requeue "$SLURM_JOB_ID" || df_log "scontrol requeue failed: submit the same job again to resume"
     exit $DF_EXIT_STOPPED
 }
 
 # df_step ARGS...: run `depthfuse ARGS` over the job's tasks. Returns 0 when it succeeded; a step
-# stopped on SIGUSR1 requeues the job (exit 75); any other failure ends the job with its status. A
-# SIGUSR1 between steps requeues before the next one starts (every step of these scripts is resumable
-# or skipped when done).
+# stopped on SIGUSR1 requeues the job (exit 75), on SIGTERM ends it (75); any other failure ends the
+# job with its status. A signal between steps acts before the next one starts (every step of these
+# scripts is resumable or skipped when done).
 df_step() {
+    [ "$df_terminated" -eq 0 ] || exit $DF_EXIT_STOPPED
     [ "$df_preempted" -eq 0 ] || df_requeue
     df_log "depthfuse $*"
     df_launch "$@" &
     df_pid=$!
-    # wait returns early (> 128) when the USR1 trap runs; the step goes on until it stops
+    # wait returns early (> 128) when a trap runs; the step goes on until it stops
     while :; do
         rc=0
         wait "$df_pid" || rc=$?
@@ -93,7 +104,7 @@ df_step() {
     case $rc in
     0) df_log "step done" ;;
     "$DF_EXIT_STOPPED")
-        [ "$df_preempted" -eq 1 ] || { df_log "depthfuse stopped (SIGTERM: cancelled or past the time limit)"; exit "$rc"; }
+        [ "$df_preempted" -eq 1 ] || { df_log "depthfuse stopped (SIGTERM: cancelled or at the time limit)"; exit "$rc"; }
         df_requeue
         ;;
     *) df_log "depthfuse failed (exit $rc)"; exit "$rc" ;;
