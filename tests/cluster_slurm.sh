@@ -85,7 +85,7 @@ echo "ok   $(grep 'resuming from' "$log" | head -1)"
 
 # the result: the model files byte for byte (but depthfuse.json, which names the command), the
 # reports but for the timings and the run folder
-names() { (cd "$1" && ls -A | grep -vx depthfuse.json | sort); }
+names() { (cd "$1" && find . -mindepth 1 -maxdepth 1 ! -name depthfuse.json | sed 's|^\./||' | sort); }
 [ "$(names "$work/pre/model")" = "$(names "$work/ref/model")" ] || fail "the model folders hold other files"
 [ -n "$(names "$work/ref/model")" ] || fail "no model written"
 for f in $(names "$work/ref/model"); do

@@ -46,7 +46,7 @@ stop() {
         # shellcheck disable=SC2086
         kill -$sig $pids 2> /dev/null || true
         i=0
-        while [ $i -lt 20 ] && [ -n "$(for p in $pids; do [ -d /proc/$p ] && echo "$p"; done)" ]; do
+        while [ $i -lt 20 ] && [ -n "$(for p in $pids; do [ -d "/proc/$p" ] && echo "$p"; done)" ]; do
             sleep 0.5; i=$((i + 1))
         done
     done

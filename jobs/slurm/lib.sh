@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # What the scripts of jobs/slurm/ have in common (sourced by each; docs/distributed.md, "Slurm"):
 # the checks, the threads per rank, the launch of one depthfuse step over the job's tasks, and
 # preemption: Slurm's SIGUSR1 (#SBATCH --signal=B:USR1@300, or scancel --signal=USR1 --batch) is
