@@ -36,6 +36,8 @@ t0=$(date +%s)
 rc=0
 "$src/tools/slurm_local.sh" start "$work/slurm" || rc=$?
 [ $rc -eq 0 ] || exit $rc
+# (run inside another cluster's job, its SLURM_* variables would reach sbatch and the jobs)
+for v in $(env | sed -n 's/^\(SLURM_[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$v"; done
 export SLURM_CONF="$work/slurm/slurm.conf" DF_ROOT="$src" DF_BIN
 cd "$src"
 

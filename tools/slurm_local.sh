@@ -14,6 +14,8 @@ cmd=${1:-} dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
 dir=$(cd "$dir" && pwd) # absolute: the daemons chdir
 conf=$dir/slurm.conf
+# run inside another cluster's job, its SLURM_* variables would reach this cluster's commands
+for v in $(env | sed -n 's/^\(SLURM_[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$v"; done
 export SLURM_CONF="$conf"
 
 skip() { echo "slurm_local: cannot run a Slurm cluster here: $*" >&2; stop; exit 77; }
@@ -25,6 +27,7 @@ skip() { echo "slurm_local: cannot run a Slurm cluster here: $*" >&2; stop; exit
 ours() {
     for e in /proc/[0-9]*/environ; do
         p=${e#/proc/}; p=${p%/environ}
+        [ "$p" != $$ ] || continue
         { tr '\0' '\n' < "$e"; } 2> /dev/null | awk -v mark="DF_SLURM_LOCAL=$dir" -v conf="SLURM_CONF=$conf" '
             $0 == mark { m = 1 } $0 == conf { c = 1 } /^SLURM_JOB_ID=/ { j = 1 }
             END { exit !(m || (c && j)) }' && echo "$p"
