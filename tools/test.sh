@@ -11,8 +11,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 # chromium: renders the run report in its test (skipped without it); clang, libomp-dev: the fuzzers
-# (tools/fuzz/run.sh, clang's OpenMP). One list: add a package here, nowhere else.
-TEST_PACKAGES="chromium clang libomp-dev"
+# (tools/fuzz/run.sh, clang's OpenMP); slurm-wlm, munge: the one-node Slurm cluster of
+# tests/cluster_slurm.sh (tools/slurm_local.sh). One list: add a package here, nowhere else.
+TEST_PACKAGES="chromium clang libomp-dev slurm-wlm munge"
 JOBS=${JOBS:-$(nproc)}
 install=1 asan=1
 while [ $# -gt 0 ]; do
