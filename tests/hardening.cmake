@@ -13,6 +13,10 @@ foreach(dir ${df_regress_dirs})
   df_test_exe(regress_${h} ${PROJECT_SOURCE_DIR}/tools/fuzz/${h}.c regress_main.c)
   target_include_directories(regress_${h} PRIVATE ${PROJECT_SOURCE_DIR}/tools/fuzz)
   df_test(regress_${h} 0 $<TARGET_FILE:regress_${h}> ${dir})
+  if(h STREQUAL "fuzz_encode") # the harness encodes with the bundled tokenizers
+    set_property(TEST regress_${h} APPEND PROPERTY ENVIRONMENT
+      "DF_FUZZ_TOKENIZERS=${DF_FIXTURES}/models/base-16L/tokenizer.json:${DF_FIXTURES}/tokenizers/llama2-hf/tokenizer.json:${DF_FIXTURES}/tokenizers/llama3-hf/tokenizer.json")
+  endif()
   list(APPEND DF_HARDENING_TESTS regress_${h})
 endforeach()
 # every bad input of the table: one line naming the file and the problem, non-zero on every rank

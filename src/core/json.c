@@ -7,6 +7,35 @@
 #include "depthfuse/error.h"
 #include "depthfuse/fileio.h"
 
+static int cmp_names(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* What cJSON accepts but cannot write back as read: a number past the double range (it keeps inf
+ * and prints null), and an object naming a key twice (cJSON reads the first, Python's json the
+ * last: transformers would load another model than ours). Sorting the names keeps the check
+ * O(n log n) on a tokenizer's 128k-entry vocabulary. */
+static int check_value(const cJSON *v, const char *what) {
+    if (cJSON_IsNumber(v) && !isfinite(v->valuedouble))
+        return df_fail("%s: \"%s\": a number out of the double range", what, v->string ? v->string : "(array item)");
+    if (!cJSON_IsObject(v) && !cJSON_IsArray(v)) return 0;
+    int n = 0, rc = 0;
+    for (const cJSON *c = v->child; c; c = c->next) n++;
+    const char **names = cJSON_IsObject(v) && n > 1 ? df_malloc(sizeof(char *) * (size_t)n) : NULL;
+    int k = 0;
+    for (const cJSON *c = v->child; c && rc == 0; c = c->next) {
+        if (names) names[k++] = c->string;
+        rc = check_value(c, what);
+    }
+    if (rc == 0 && names) {
+        qsort(names, (size_t)n, sizeof(char *), cmp_names);
+        for (int i = 1; i < n && rc == 0; i++)
+            if (!strcmp(names[i - 1], names[i])) rc = df_fail("%s: the key \"%s\" appears twice in one object", what, names[i]);
+    }
+    free(names);
+    return rc;
+}
+
 int df_json_parse(const char *text, size_t len, const char *what, cJSON **root) {
     const char *end = NULL, *nul = memchr(text, 0, len);
     *root = NULL;
@@ -16,6 +45,11 @@ int df_json_parse(const char *text, size_t len, const char *what, cJSON **root) 
     if (!*root) {
         long off = end ? (long)(end - text) : -1;
         return df_fail("%s: invalid JSON near byte %ld", what, off);
+    }
+    if (check_value(*root, what)) {
+        cJSON_Delete(*root);
+        *root = NULL;
+        return -1;
     }
     return 0;
 }

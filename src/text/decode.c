@@ -32,7 +32,7 @@ static void tl_push(TokList *l, const char *s, size_t n) {
 static const char *tl_get(const TokList *l, size_t i, size_t *n) {
     size_t b = i ? l->end[i - 1] : 0;
     *n = l->end[i] - b;
-    return l->text.p + b;
+    return l->text.p ? l->text.p + b : ""; /* only empty tokens so far: no buffer yet */
 }
 
 static void tl_free(TokList *l) {
