@@ -18,6 +18,7 @@
 #include "depthfuse/log.h"
 #include "depthfuse/run_report.h"
 #include "depthfuse/setup.h"
+#include "depthfuse/stop.h"
 #include "depthfuse/tensors.h"
 
 /* --dtype bf16|f16|f32, any case */
@@ -60,7 +61,7 @@ int compress_plan(CompressRun *r, CompressArgs *a, const char *cmd, int argc, ch
     DF_TRY(evaluate_check(&es, cmd));
     output_add_model_input(&r->plan, a->run.model);
     output_add_input(&r->plan, a->run.tokenizer);
-    output_add_input(&r->plan, a->run.state);
+    output_set_state(&r->plan, a->run.state);
     for (int i = 0; i < a->eval_ppl.n; i++) output_add_input(&r->plan, a->eval_ppl.items[i]);
     for (int i = 0; i < a->eval_tasks.n; i++) output_add_input(&r->plan, a->eval_tasks.items[i]);
     for (int i = 0; i < a->compare.n; i++) output_add_input(&r->plan, a->compare.items[i]);
@@ -135,6 +136,7 @@ static int load_dense(CompressRun *r) {
 
 int compress_begin(CompressRun *r) {
     CompressArgs *a = r->a;
+    DF_TRY(output_lock(&r->plan)); /* before the state is read: a run still writing it refuses this one */
     r->done = df_rank() == 0 ? state_completed(a) : 0;
     MPI_Bcast(&r->done, 1, MPI_INT, 0, MPI_COMM_WORLD);
     if (r->done) {
@@ -271,6 +273,8 @@ int compress_finish(CompressRun *r, Model *out, const int *removed, int n_remove
         dtype_flag(a->dtype, &dt); /* checked by compress_plan */
         set_dtype(out, dt);
     }
+    /* the last safe point: what a method keeps in its state is complete here, so a rerun only writes */
+    if (df_stop_agreed(MPI_COMM_WORLD, "write")) return df_stop_fail(NULL);
     double t = df_now();
     DF_TRY(output_write_model(out, &r->t, &r->plan, r->shard_bytes));
     compress_phase(r, "write", df_now() - t);

@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "depthfuse/error.h"
 #include "depthfuse/finite.h"
+#include "depthfuse/lock.h"
 #include "depthfuse/log.h"
 #include "depthfuse/stop.h"
 #include "depthfuse/topology.h"
@@ -53,6 +54,7 @@ int main(int argc, char **argv) {
         }
     }
     df_end_line();
+    df_unlock_all();
     if (rc && df_stopped()) {
         if (df_rank() == 0) fprintf(stderr, "depthfuse: %s\n", df_errmsg());
         rc = DF_EXIT_STOPPED;

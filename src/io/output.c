@@ -17,6 +17,7 @@
 #include "depthfuse/fileio.h"
 #include "depthfuse/h5store.h"
 #include "depthfuse/hf_writer.h"
+#include "depthfuse/lock.h"
 #include "depthfuse/log.h"
 #include "depthfuse/tensors.h"
 
@@ -47,7 +48,15 @@ void output_add_report(OutputPlan *p, const char *path) {
     if (path) push(&p->reports, &p->n_reports, path);
 }
 
+void output_set_state(OutputPlan *p, const char *path) {
+    if (!path) return;
+    output_add_input(p, path);
+    free(p->state);
+    p->state = df_strdup(path);
+}
+
 void output_plan_free(OutputPlan *p) {
+    free(p->state);
     for (int i = 0; i < p->n_inputs; i++) free(p->inputs[i]);
     for (int i = 0; i < p->n_reports; i++) free(p->reports[i]);
     free(p->inputs);
@@ -210,7 +219,17 @@ int output_check_local(const OutputPlan *p) {
     return rc;
 }
 
+int output_lock(const OutputPlan *p) {
+    int rc = 0;
+    if (df_rank() == 0) {
+        if (p->state) rc = df_lock(p->state);
+        if (rc == 0 && p->model) rc = df_lock(p->model);
+    }
+    return df_agree(MPI_COMM_WORLD, rc);
+}
+
 int output_check(const OutputPlan *p) {
+    DF_TRY(output_lock(p));
     return df_agree(MPI_COMM_WORLD, df_rank() == 0 ? output_check_local(p) : 0);
 }
 

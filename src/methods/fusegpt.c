@@ -736,7 +736,7 @@ int fusegpt_run(FuseGptResult *r, const Topology *t, const Model *m, const Calib
             df_info0("fusion %d/%d done; %.0f s elapsed, ETA %.0f s for the remaining %d\n", r->n_removed, o->K, el, eta,
                      o->K - r->n_removed);
         }
-        if (rc == 0 && r->n_removed < o->K && df_stop_agreed(MPI_COMM_WORLD))
+        if (rc == 0 && r->n_removed < o->K && df_stop_agreed(MPI_COMM_WORLD, "fusion"))
             rc = df_stop_fail(o->state ? "rerun the same command (same --state) to continue"
                                        : "no --state was given: a rerun starts over");
     }

@@ -335,7 +335,7 @@ int gt_search_run(GtResult *res, const GtSearch *s, const Topology *t) {
     const double t_start = df_now();
     int done = 0;
     while (rc == 0) {
-        if (df_stop_agreed(MPI_COMM_WORLD)) {
+        if (df_stop_agreed(MPI_COMM_WORLD, "trial")) {
             res->stopped = 1;
             break;
         }
