@@ -16,6 +16,7 @@
 #include "depthfuse/hf_writer.h"
 #include "depthfuse/json.h"
 #include "depthfuse/log.h"
+#include "depthfuse/provenance.h"
 #include "depthfuse/run_report.h"
 #include "depthfuse/setup.h"
 #include "depthfuse/stop.h"
@@ -42,8 +43,6 @@ int compress_plan(CompressRun *r, CompressArgs *a, const char *cmd, int argc, ch
     memset(r, 0, sizeof *r);
     r->a = a;
     r->cmd = cmd;
-    r->argc = argc;
-    r->argv = argv;
     r->t0 = df_now();
     DfDtype dt;
     if ((a->sparsity >= 0) == (a->remove > 0) || (a->sparsity >= 0 && !(a->sparsity > 0 && a->sparsity < 1)))
@@ -88,27 +87,6 @@ static int state_completed(const CompressArgs *a) {
     }
     cJSON_Delete(root);
     return done;
-}
-
-static cJSON *versions_json(void) {
-    cJSON *v = cJSON_CreateObject();
-    cJSON_AddStringToObject(v, "depthfuse", DF_VERSION);
-    char mpi[MPI_MAX_LIBRARY_VERSION_STRING];
-    int n = 0;
-    MPI_Get_library_version(mpi, &n);
-    mpi[strcspn(mpi, ",\n")] = 0;
-    cJSON_AddStringToObject(v, "mpi", mpi);
-    cJSON_AddStringToObject(v, "openblas", openblas_get_config());
-    return v;
-}
-
-static char *command_line(int argc, char **argv) {
-    size_t n = strlen("depthfuse") + 1;
-    for (int i = 0; i < argc; i++) n += strlen(argv[i]) + 1;
-    char *s = df_malloc(n);
-    strcpy(s, "depthfuse");
-    for (int i = 0; i < argc; i++) strcat(strcat(s, " "), argv[i]);
-    return s;
 }
 
 /* rank 0: --eval-dense, an eval --json report of this model on every --eval-* file */
@@ -161,10 +139,8 @@ int compress_begin(CompressRun *r) {
     r->fate = df_calloc((size_t)L, sizeof(char *));
     cJSON *rep = r->report = cJSON_CreateObject();
     cJSON_AddStringToObject(rep, "method", a->method);
-    char *cmd = command_line(r->argc, r->argv);
-    cJSON_AddStringToObject(rep, "command", cmd);
-    free(cmd);
-    cJSON_AddItemToObject(rep, "versions", versions_json());
+    cJSON_AddStringToObject(rep, "command", df_command_line());
+    cJSON_AddItemToObject(rep, "versions", df_versions_json());
     cJSON_AddStringToObject(rep, "model", a->run.model);
     cJSON_AddStringToObject(rep, "out", a->out);
     cJSON_AddNumberToObject(rep, "blocks_before", L);
@@ -275,9 +251,6 @@ int compress_finish(CompressRun *r, Model *out, const int *removed, int n_remove
     }
     /* the last safe point: what a method keeps in its state is complete here, so a rerun only writes */
     if (df_stop_agreed(MPI_COMM_WORLD, "write")) return df_stop_fail(NULL);
-    double t = df_now();
-    DF_TRY(output_write_model(out, &r->t, &r->plan, r->shard_bytes));
-    compress_phase(r, "write", df_now() - t);
     const int L = r->m.cfg.n_layers;
     char *gone = df_calloc((size_t)L, 1);
     cJSON *rep = r->report, *arr = cJSON_AddArrayToObject(rep, "removed"), *map = cJSON_AddArrayToObject(rep, "block_map");
@@ -294,6 +267,19 @@ int compress_finish(CompressRun *r, Model *out, const int *removed, int n_remove
     free(gone);
     cJSON_AddNumberToObject(rep, "blocks_after", out->cfg.n_layers);
     cJSON_AddNumberToObject(rep, "params_after", (double)config_model_params(&out->cfg));
+    /* depthfuse.json: what the report says about the model (not its timings or evaluations) */
+    cJSON *prov = cJSON_CreateObject();
+    static const char *const keys[] = {"method", "model", "blocks_before", "blocks_after", "params_before",
+                                       "params_after", "removed", "block_map", "layout"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        cJSON_AddItemToObject(prov, keys[i], cJSON_Duplicate(cJSON_GetObjectItem(rep, keys[i]), 1));
+    r->plan.provenance = prov;
+    double t = df_now();
+    int wrc = output_write_model(out, &r->t, &r->plan, r->shard_bytes);
+    r->plan.provenance = NULL;
+    cJSON_Delete(prov);
+    DF_TRY(wrc);
+    compress_phase(r, "write", df_now() - t);
     df_info0("wrote %s (%d blocks, %.1f s)\n", a->out, out->cfg.n_layers, df_now() - r->t0);
     if (evaluating(a)) DF_TRY(evaluate_compressed(r, out));
     cJSON_AddNumberToObject(rep, "seconds", df_now() - r->t0);

@@ -63,8 +63,6 @@ typedef struct {
 typedef struct {
     CompressArgs *a;
     const char *cmd; /* "compress" or "prune", for messages */
-    int argc;
-    char **argv;
     OutputPlan plan;
     Topology t;
     Model m;        /* the input model: this rank's part */

@@ -11,6 +11,7 @@
 #include "depthfuse/finite.h"
 #include "depthfuse/lock.h"
 #include "depthfuse/log.h"
+#include "depthfuse/provenance.h"
 #include "depthfuse/stop.h"
 #include "depthfuse/topology.h"
 
@@ -30,6 +31,7 @@ int main(int argc, char **argv) {
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     if (df_rank() == 0) setvbuf(stdout, NULL, _IOLBF, 0);
     df_stop_install();
+    df_set_command_line(argc, argv);
     signal(SIGXFSZ, SIG_IGN); /* past a file-size limit a write fails with EFBIG and says so, not a core dump */
     df_check_tensors_option(&argc, argv);
     int rc = 0;

@@ -19,6 +19,7 @@
 #include "depthfuse/hf_writer.h"
 #include "depthfuse/lock.h"
 #include "depthfuse/log.h"
+#include "depthfuse/provenance.h"
 #include "depthfuse/tensors.h"
 
 static void push(char ***arr, int *n, const char *s) {
@@ -341,6 +342,21 @@ static int check_free_space(const Model *m, const char *out) {
     return rc;
 }
 
+/* rank 0: depthfuse.json into the completed temporary folder, or the .h5's "depthfuse_json" */
+static int write_provenance(const char *tmp, const OutputPlan *p) {
+    char *text = provenance_json(p);
+    int rc;
+    if (h5_is_store(p->model)) {
+        rc = h5_set_root_attr(tmp, "depthfuse_json", text);
+    } else {
+        char *f = df_path_join(tmp, "depthfuse.json");
+        rc = df_write_file(f, text, strlen(text));
+        free(f);
+    }
+    free(text);
+    return rc;
+}
+
 int output_write_model(const Model *m, const Topology *t, const OutputPlan *p, uint64_t max_shard_bytes) {
     const int rank = t ? t->rank : 0;
     char tmp[PATH_MAX];
@@ -359,6 +375,7 @@ int output_write_model(const Model *m, const Topology *t, const OutputPlan *p, u
     }
     rc = h5_is_store(p->model) ? h5_write_model(m, t, tmp) : model_write_hf(m, t, tmp, max_shard_bytes);
     if (rank == 0) {
+        if (rc == 0) rc = write_provenance(tmp, p);
         if (rc == 0) rc = commit_model(tmp, p);
         if (rc != 0) df_rm_rf(tmp);
     }
