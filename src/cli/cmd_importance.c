@@ -78,6 +78,7 @@ int cmd_importance(int argc, char **argv) {
             cJSON *root = importance_json(ra.model, metric, &cal, &r, secs);
             rc = df_json_write(json, root);
             cJSON_Delete(root);
+            if (rc == 0) df_event_output(json);
         }
         if (json) rc = df_agree(MPI_COMM_WORLD, rc);
     }

@@ -164,6 +164,10 @@ int compress_begin(CompressRun *r) {
 }
 
 void compress_phase(CompressRun *r, const char *name, double seconds) {
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "phase", name);
+    cJSON_AddNumberToObject(e, "seconds", seconds);
+    df_event("phase_end", e);
     cJSON *p = cJSON_CreateObject();
     cJSON_AddStringToObject(p, "name", name);
     cJSON_AddNumberToObject(p, "seconds", seconds);
@@ -197,6 +201,7 @@ static int mark_state_complete(const CompressArgs *a) {
     cJSON_AddStringToObject(cJSON_AddObjectToObject(root, "completed"), "out", a->out);
     int rc = df_json_write(a->run.state, root);
     cJSON_Delete(root);
+    if (rc == 0) df_event_checkpoint(a->run.state, "complete", 1);
     return rc;
 }
 
@@ -286,7 +291,9 @@ int compress_finish(CompressRun *r, Model *out, const int *removed, int n_remove
     int rc = 0;
     if (r->t.rank == 0) {
         if (a->json) rc = df_json_write(a->json, rep);
+        if (rc == 0) df_event_output(a->json);
         if (rc == 0 && a->report_html) rc = write_html(r);
+        if (rc == 0) df_event_output(a->report_html);
         if (rc == 0) rc = mark_state_complete(a);
     }
     return df_agree(MPI_COMM_WORLD, rc);

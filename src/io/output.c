@@ -377,6 +377,7 @@ int output_write_model(const Model *m, const Topology *t, const OutputPlan *p, u
     if (rank == 0) {
         if (rc == 0) rc = write_provenance(tmp, p);
         if (rc == 0) rc = commit_model(tmp, p);
+        if (rc == 0) df_event_output(p->model);
         if (rc != 0) df_rm_rf(tmp);
     }
     return t ? df_agree(MPI_COMM_WORLD, rc) : rc;

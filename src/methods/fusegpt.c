@@ -363,6 +363,7 @@ static int state_save(StateCtx *sc, const FuseGptResult *r, const Stack *s) {
         cJSON *root = state_json(sc, r);
         rc = df_json_write(sc->o->state, root);
         cJSON_Delete(root);
+        if (rc == 0) df_event_checkpoint(sc->o->state, "fusion", r->n_removed);
     }
     DF_TRY(df_agree(MPI_COMM_WORLD, rc));
     if (t->group == 0 && sc->saved > 0 && sc->saved != r->n_removed) {
