@@ -114,11 +114,11 @@ greedy)
     same imp-ref imp
     for spec in "mi greedy_removal:2 --state" "sleb greedy_removal:1:TERM --state" "bi write:1:TERM"; do
         set -- $spec
-        method=$1; at=$2; state=${3:+--state $out/$method.state}
+        method=$1; point=$2; state=${3:+--state $out/$method.state}
         cmd=compress; [ "$method" = sleb ] && cmd=prune
         P="$cmd --method $method --model $M/base-16L --remove 3 $CAL --seed 5"
         run "$method-ref" 0 "" $P --out "$out/$method-ref" --json "$out/$method-ref.json"
-        run "$method-stop" 75 "$at" $P --out "$out/$method" --json "$out/$method.json" $state
+        run "$method-stop" 75 "$point" $P --out "$out/$method" --json "$out/$method.json" $state
         nothing_at "$out/$method"
         run "$method" 0 "" $P --out "$out/$method" --json "$out/$method.json" $state
         same "$method-ref" "$method"
@@ -141,7 +141,8 @@ methods)
     nothing_at "$out/gt"
     run gt 0 "" $GT --out "$out/gt" --json "$out/gt.json"
     same gt-ref gt
-    EV="eval --model $M/base-16L --ppl $D/brown.valid.txt --ppl $D/kjv.valid.txt --seq-len 64 --batch-tokens 256"
+    head -c 20000 "$D/brown.valid.txt" > "$out/brown.txt"; head -c 20000 "$D/kjv.valid.txt" > "$out/kjv.txt"
+    EV="eval --model $M/base-16L --ppl $out/brown.txt --ppl $out/kjv.txt --seq-len 64 --batch-tokens 256 --progress none"
     run ev-ref 0 "" $EV --json "$out/ev-ref.json"
     run ev-stop 75 eval_file:1 $EV --json "$out/ev.json"
     [ ! -e "$out/ev.json" ] || { echo "FAIL ev-stop: wrote its --json"; exit 1; }
