@@ -32,7 +32,9 @@ run() {
     [ "$st" -eq "$want" ] || { echo "FAIL $tag: exit $st, expected $want"; cat "$out/$tag.log"; exit 1; }
     if [ "$want" -eq 75 ]; then
         grep -q "stopped on request (SIG" "$out/$tag.log" || { echo "FAIL $tag: no stop message"; cat "$out/$tag.log"; exit 1; }
-        echo "ok   $tag: stopped at $at ($(grep -o 'stopped on request ([A-Z0-9]*)' "$out/$tag.log" | head -1))"
+        sig=SIGUSR1; case $at in *:TERM) sig=SIGTERM ;; esac
+        grep -q "stopped on request ($sig)" "$out/$tag.log" || { echo "FAIL $tag: not stopped by $sig"; cat "$out/$tag.log"; exit 1; }
+        echo "ok   $tag: stopped at $at ($sig)"
     fi
 }
 # nothing at OUT nor a temporary sibling of it
@@ -67,17 +69,18 @@ EOF
 }
 # a rerun of a complete run: exit 0 and nothing written (the model's and the report's mtimes kept)
 rerun_writes_nothing() {
-    tag=$1; shift
-    before=$(ls -l --time-style=full-iso "$out/$tag" "$out/$tag.json" | md5sum)
-    run "$tag-again" 0 "" "$@"
-    [ "$before" = "$(ls -l --time-style=full-iso "$out/$tag" "$out/$tag.json" | md5sum)" ] ||
-        { echo "FAIL $tag: a rerun of the complete run wrote"; exit 1; }
-    echo "ok   $tag: the rerun of the complete run wrote nothing"
+    rw=$1; shift # (run sets tag, want and at: the helpers share sh's globals)
+    before=$(ls -l --time-style=full-iso "$out/$rw" "$out/$rw.json" | md5sum)
+    run "$rw-again" 0 "" "$@"
+    [ "$before" = "$(ls -l --time-style=full-iso "$out/$rw" "$out/$rw.json" | md5sum)" ] ||
+        { echo "FAIL $rw: a rerun of the complete run wrote"; exit 1; }
+    grep -q "nothing to do" "$out/$rw-again.log" || { echo "FAIL $rw: the rerun did not say it had nothing to do"; exit 1; }
+    echo "ok   $rw: the rerun of the complete run wrote nothing"
 }
 
 case $part in
 fusegpt-*)
-    sig=${part#fusegpt-}; suffix=; [ "$sig" = TERM ] && suffix=:TERM
+    suffix=; [ "$part" = fusegpt-TERM ] && suffix=:TERM
     FG="compress --method fusegpt --model $M/base-16L --calib $D/calib.train.txt --remove 3 --samples 8 --batch 4
         --epochs 1 --seq-len 32 --mi-samples 2 --seed 3 --batch-tokens 256 --progress log"
     run ref 0 "" $FG --out "$out/ref" --json "$out/ref.json"

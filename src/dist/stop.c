@@ -9,7 +9,7 @@
 #include "depthfuse/log.h"
 
 static volatile sig_atomic_t g_signal = 0;
-static int g_stopped = 0;
+static int g_stopped = 0, g_agreed = 0; /* g_agreed: the signal the ranks agreed on (SIGTERM over SIGUSR1) */
 
 static void on_signal(int sig) { g_signal = sig; }
 
@@ -41,14 +41,15 @@ void df_stop_test_point(const char *point) {
 
 int df_stop_agreed(MPI_Comm comm, const char *point) {
     df_stop_test_point(point);
-    int mine = g_signal != 0, any = 0;
-    MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, comm);
-    return any;
+    int mine = g_signal;
+    MPI_Allreduce(&mine, &g_agreed, 1, MPI_INT, MPI_MAX, comm);
+    return g_agreed != 0;
 }
 
 int df_stop_fail(const char *resume_hint) {
     g_stopped = 1;
-    return df_fail("stopped on request (%s) at a safe point; %s", g_signal == SIGTERM ? "SIGTERM" : "SIGUSR1",
+    const int sig = g_agreed ? g_agreed : g_signal;
+    return df_fail("stopped on request (%s) at a safe point; %s", sig == SIGTERM ? "SIGTERM" : "SIGUSR1",
                    resume_hint ? resume_hint : "run the same command again to continue");
 }
 
