@@ -126,6 +126,37 @@ greedy)
         run "$method" 0 "" $P --out "$out/$method" --json "$out/$method.json" $state
         same "$method-ref" "$method"
     done
+    # depthfuse.json: the method's removals as its report has them, the inputs' hashes as docs/formats.md
+    # defines them (FNV-1a of config.json, then of each safetensors name, header length and header)
+    $PY - "$out/mi" "$M/base-16L" "$D/calib.train.txt" <<'EOF' || exit 1
+import json, os, struct, sys
+got, model, calib = sys.argv[1:]
+def fnv(chunks):
+    h = 1469598103934665603
+    for c in chunks:
+        for byte in c:
+            h = ((h ^ byte) * 1099511628211) % 2**64
+    return f"fnv1a64:{h:016x}"
+def model_chunks(d):
+    yield open(os.path.join(d, "config.json"), "rb").read()
+    for n in sorted(f for f in os.listdir(d) if f.endswith(".safetensors")):
+        raw = open(os.path.join(d, n), "rb").read(8)
+        yield n.encode() + b"\0"
+        yield raw
+        with open(os.path.join(d, n), "rb") as f:
+            f.seek(8)
+            yield f.read(struct.unpack("<Q", raw)[0])
+p = json.load(open(os.path.join(got, "depthfuse.json")))
+rep = json.load(open(got + ".json"))
+want = {model: fnv(model_chunks(model)), calib: fnv([open(calib, "rb").read()])}
+have = {i["path"]: i["hash"] for i in p["inputs"]}
+if have != want: sys.exit(f"FAIL depthfuse.json inputs {have}, expected {want}")
+if p["method"] != "mi" or p["removed"] != rep["removed"] or p["block_map"] != rep["block_map"] or p["blocks_after"] != 13:
+    sys.exit(f"FAIL depthfuse.json: {p}")
+if not p["command"].startswith("depthfuse compress --method mi") or "depthfuse" not in p["versions"]:
+    sys.exit(f"FAIL depthfuse.json: command {p['command']}")
+print(f"ok   depthfuse.json: method mi, removed {p['removed']}, input hashes as recomputed")
+EOF
     rerun_writes_nothing mi compress --method mi --model "$M/base-16L" --remove 3 $CAL --seed 5 --out "$out/mi" \
         --json "$out/mi.json" --state "$out/mi.state"
     ;;
