@@ -34,7 +34,7 @@ static int dtype_flag(const char *s, DfDtype *t) {
 
 static EvalSpec eval_spec(const CompressArgs *a) {
     return (EvalSpec){(const char *const *)a->eval_ppl.items, a->eval_ppl.n, (const char *const *)a->eval_tasks.items,
-                      a->eval_tasks.n, a->eval_seq_len, a->run.batch_tokens, 1, {NULL, NULL, a->eval_limit}};
+                      a->eval_tasks.n, a->eval_seq_len, a->run.batch_tokens, 1, {NULL, NULL, a->eval_limit}, 0};
 }
 
 static int evaluating(const CompressArgs *a) { return a->eval_ppl.n + a->eval_tasks.n > 0; }
@@ -207,7 +207,8 @@ static int mark_state_complete(const CompressArgs *a) {
 
 /* --eval-* on the compressed model, beside the dense model's in the report's "eval" */
 static int evaluate_compressed(CompressRun *r, const Model *out) {
-    const EvalSpec es = eval_spec(r->a);
+    EvalSpec es = eval_spec(r->a);
+    es.no_stop = 1; /* the model is written: a stop here would leave a state no rerun completes */
     Evaluation e;
     df_info0("evaluating the compressed model\n");
     int rc = evaluate_model(&e, &es, &r->t, out, r->tok, r->a->out);

@@ -22,7 +22,7 @@ int evaluate_check(const EvalSpec *s, const char *cmd) {
 /* after file i of the evaluation's perplexity then task files: a safe point unless it was the last
  * (an evaluation keeps no state: a stopped one is run again whole) */
 static int stop_between(const EvalSpec *s, int i) {
-    return i + 1 < s->n_ppl + s->n_tasks && df_stop_agreed(MPI_COMM_WORLD, "eval_file");
+    return !s->no_stop && i + 1 < s->n_ppl + s->n_tasks && df_stop_agreed(MPI_COMM_WORLD, "eval_file");
 }
 
 static int run_ppl(PplRow *rows, const EvalSpec *s, const Topology *t, const Model *m, const Tokenizer *tok) {
