@@ -39,7 +39,7 @@ static EvalSpec eval_spec(const CompressArgs *a) {
 
 static int evaluating(const CompressArgs *a) { return a->eval_ppl.n + a->eval_tasks.n > 0; }
 
-int compress_plan(CompressRun *r, CompressArgs *a, const char *cmd, int argc, char **argv) {
+int compress_plan(CompressRun *r, CompressArgs *a, const char *cmd) {
     memset(r, 0, sizeof *r);
     r->a = a;
     r->cmd = cmd;

@@ -288,7 +288,7 @@ int compress_gptailor(int argc, char **argv, const char *cmd) {
         strlist_free(&g.cand), strlist_free(&g.obj_ppl), strlist_free(&g.obj_task);
         return 1;
     }
-    rc = compress_plan(&r, &a, cmd, argc, argv);
+    rc = compress_plan(&r, &a, cmd);
     for (int k = 0; k < g.cand.n; k++) output_add_model_input(&r.plan, g.cand.items[k]);
     for (int i = 0; i < n_terms; i++) output_add_input(&r.plan, terms[i].path);
     output_add_report(&r.plan, g.recipe);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <mpi.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -190,6 +191,9 @@ static void draw(const Progress *p, long long done, double t, int final) {
     fflush(stdout);
 }
 
+/* seconds to the millisecond: what an event needs, without 17-digit noise */
+static double ms(double s) { return floor(s * 1000 + 0.5) / 1000; }
+
 static void progress_event(const char *type, const Progress *p, long long done, double t) {
     if (!g_events) return;
     cJSON *f = cJSON_CreateObject();
@@ -198,9 +202,9 @@ static void progress_event(const char *type, const Progress *p, long long done, 
         const double el = t - p->t0;
         cJSON_AddNumberToObject(f, "done", (double)done);
         cJSON_AddNumberToObject(f, "total", (double)p->total);
-        cJSON_AddNumberToObject(f, "seconds", el);
+        cJSON_AddNumberToObject(f, "seconds", ms(el));
         if (!strcmp(type, "progress") && done > 0)
-            cJSON_AddNumberToObject(f, "eta_seconds", el * (double)(p->total - done) / (double)done);
+            cJSON_AddNumberToObject(f, "eta_seconds", ms(el * (double)(p->total - done) / (double)done));
     } else {
         cJSON_AddNumberToObject(f, "total", (double)p->total);
     }
@@ -267,7 +271,7 @@ void df_event(const char *type, cJSON *fields) {
     cJSON *e = cJSON_CreateObject();
     cJSON_AddStringToObject(e, "event", type);
     cJSON_AddStringToObject(e, "time", stamp);
-    cJSON_AddNumberToObject(e, "elapsed", df_now() - g_t_start);
+    cJSON_AddNumberToObject(e, "elapsed", ms(df_now() - g_t_start));
     if (fields) {
         while (fields->child) {
             cJSON *it = fields->child;
@@ -303,7 +307,7 @@ void df_event_end(int status, const char *message, int summary) {
     const double secs = df_now() - g_t_start;
     cJSON *f = cJSON_CreateObject();
     cJSON_AddNumberToObject(f, "status", status);
-    cJSON_AddNumberToObject(f, "seconds", secs);
+    cJSON_AddNumberToObject(f, "seconds", ms(secs));
     cJSON *outs = cJSON_AddArrayToObject(f, "outputs");
     for (int i = 0; i < g_n_outputs; i++) cJSON_AddItemToArray(outs, cJSON_CreateString(g_outputs[i]));
     if (message) cJSON_AddStringToObject(f, "message", message);
