@@ -48,7 +48,6 @@ int main(int argc, char **argv) {
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     if (df_rank() == 0) setvbuf(stdout, NULL, _IOLBF, 0);
     df_stop_install();
-    df_set_command_line(argc, argv);
     signal(SIGXFSZ, SIG_IGN); /* past a file-size limit a write fails with EFBIG and says so, not a core dump */
     df_check_tensors_option(&argc, argv);
     int rc = 0, summary = 0;
@@ -69,6 +68,7 @@ int main(int argc, char **argv) {
             df_fail("unknown command '%s'", argv[1]);
             rc = 1;
         } else {
+            df_set_command_line(argc, argv); /* less the display options: they change nothing else */
             start_event(c->name);
             rc = c->run(argc - 1, argv + 1) != 0;
             summary = long_running(c->name);
