@@ -184,7 +184,9 @@ methods)
     same ev-ref ev
     ;;
 kill)
-    P="prune --method sleb --model $M/base-16L --remove 6 $CAL --seed 5" # long enough to be running at the kill
+    # long enough (about 10 s unloaded) to be still running at the lock checks and the kill
+    P="prune --method sleb --model $M/base-16L --remove 6 --calib $D/calib.train.txt --samples 8 --seq-len 64
+       --batch-tokens 256 --progress none --seed 5"
     run ref 0 "" $P --out "$out/ref" --json "$out/ref.json"
     S="--out $out/k --json $out/k.json --state $out/k.state"
     "$mpiexec" -n 2 $MPIFLAGS "$DF_BIN" $P $S > "$out/k1.log" 2>&1 &
@@ -197,6 +199,13 @@ kill)
         { echo "FAIL lock: exit $st"; cat "$out/lock.log"; exit 1; }
     nothing_at "$out/other"
     echo "ok   lock: $(grep 'error:' "$out/lock.log")"
+    # ... and so does one on the same --out without a state
+    st=0
+    "$mpiexec" -n 2 $MPIFLAGS "$DF_BIN" $P --out "$out/k" > "$out/lock-out.log" 2>&1 || st=$?
+    [ "$st" -eq 1 ] && [ "$(grep -c 'error:' "$out/lock-out.log")" -eq 1 ] && grep -q "k: in use by another depthfuse run" "$out/lock-out.log" ||
+        { echo "FAIL lock --out: exit $st"; cat "$out/lock-out.log"; exit 1; }
+    kill -0 $pid 2> /dev/null || { echo "FAIL kill: the first run ended before the lock checks were done"; cat "$out/k1.log"; exit 1; }
+    echo "ok   lock: $(grep 'error:' "$out/lock-out.log")"
     kill -USR1 $pid
     st=0; wait $pid || st=$?
     [ "$st" -eq 75 ] || { echo "FAIL kill: exit $st after kill -USR1 to mpirun"; cat "$out/k1.log"; exit 1; }
