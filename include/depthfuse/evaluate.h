@@ -14,6 +14,7 @@ typedef struct {
     int n_tasks;
     int seq_len, batch_tokens, share_prefix;
     TaskReadOpts task_opts;
+    int no_stop;              /* no safe points between files (the model is already written: finish) */
 } EvalSpec;
 
 typedef struct {

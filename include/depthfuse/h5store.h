@@ -18,6 +18,8 @@ int h5_load_model(Model *m, const char *path, const ModelPart *part);
 int h5_write_model(const Model *m, const Topology *t, const char *path);
 /* one of the verbatim files (tokenizer.json, ...) into a new buffer; rank-local. -1 without a
  * message when the store does not hold it. */
+/* rank-local, on a closed store: adds (or replaces) the string attribute NAME of its root */
+int h5_set_root_attr(const char *path, const char *name, const char *value);
 int h5_read_file(const char *path, const char *name, char **data, size_t *len);
 
 #endif

@@ -24,6 +24,7 @@ typedef enum { PROGRESS_AUTO, PROGRESS_TTY, PROGRESS_LOG, PROGRESS_NONE } Progre
 int df_display_options(int *argc, char **argv);
 /* the help lines of those options */
 #define DF_DISPLAY_OPTIONS_HELP                                                                                   \
+    "  --log-json FILE            append a JSON line per event to FILE (docs/formats.md, \"Event log\")\n"          \
     "  --progress MODE            auto (default), tty (redrawn in place), log (every 10% or 5 min), none\n"       \
     "  --quiet                    no progress and no informational lines (results and errors stay)\n"
 /* finishes a progress line drawn in place (rank 0) so that what is written next starts a line */
@@ -36,8 +37,23 @@ typedef struct {
     double t0, last;  /* start, and the last line drawn */
     long long total;
     int decile;       /* log mode: the tenth of the work reached at the last line */
+    int event_decile; /* the event log's: the same for its progress events (11: ended) */
 } Progress;
 void progress_start(Progress *p, const char *label, long long total);
 void progress_update(Progress *p, long long done);
+
+/* The event log (--log-json FILE, docs/formats.md "Event log"): rank 0 appends one JSON object per
+ * line, flushed at once, never truncating the file: {"event": TYPE, "time": ISO-8601 UTC, "elapsed":
+ * seconds since the start, ...fields}. Without --log-json these do nothing. Progress lines bring
+ * phase_begin, progress (each tenth) and phase_end; df_warn brings warning. */
+struct cJSON;
+int df_event_open(void);                           /* rank 0 opens the file (main, after the options) */
+void df_event(const char *type, struct cJSON *fields); /* takes fields (NULL: none) */
+void df_event_checkpoint(const char *path, const char *unit, long long done);
+/* an output the run wrote (a model, a report): listed by the done event and the summary line */
+void df_event_output(const char *path);
+/* the end: {"event": "done"|"stopped"|"error", "status", "outputs", "message"}, and the one-line
+ * summary on stderr when summary is set */
+void df_event_end(int status, const char *message, int summary);
 
 #endif

@@ -28,6 +28,8 @@ typedef struct {
     char **reports;
     int n_reports;
     int overwrite; /* --overwrite: an existing model output may be replaced */
+    char *state;   /* the --state (or history) file: an input, and locked with the model output */
+    const struct cJSON *provenance; /* the method's part of the model's depthfuse.json (borrowed), or NULL */
 } OutputPlan;
 
 /* NULL paths are ignored, so optional flags can be passed as they are */
@@ -35,11 +37,15 @@ void output_add_model_input(OutputPlan *p, const char *path);
 void output_add_input(OutputPlan *p, const char *path);
 void output_set_model(OutputPlan *p, const char *path);
 void output_add_report(OutputPlan *p, const char *path);
+void output_set_state(OutputPlan *p, const char *path);
 void output_plan_free(OutputPlan *p);
 
 /* Collective over MPI_COMM_WORLD (rank 0 looks, every rank gets the outcome): refuse what the rules
  * refuse, with one line naming the path; remove temporary siblings left by killed runs. */
 int output_check(const OutputPlan *p);
+/* Collective: rank 0 locks the state file and the model output (include/depthfuse/lock.h), so that a
+ * second run on either refuses in one line; output_check does it first. Released at exit. */
+int output_lock(const OutputPlan *p);
 /* rank-local form of output_check (tools, tests) */
 int output_check_local(const OutputPlan *p);
 /* Collective (t NULL: one process holding the whole model): write m to p->model, HF folder or .h5. */

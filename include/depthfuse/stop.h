@@ -13,7 +13,11 @@ enum { DF_EXIT_STOPPED = 75 }; /* EX_TEMPFAIL: stopped on request, resume with t
 void df_stop_install(void);           /* once, after MPI_Init */
 int df_stop_requested(void);          /* this rank was signalled (rank-local, no communication) */
 int df_stop_signal(void);             /* the signal that asked (0: none) */
-int df_stop_agreed(MPI_Comm comm);    /* collective over comm: 1 on every rank if any was signalled */
+/* collective over comm: 1 on every rank if any was signalled; point names the safe point (for tests:
+ * DF_TEST_STOP_AT=POINT:N[:TERM] makes the last rank signal itself the N-th time POINT is reached) */
+int df_stop_agreed(MPI_Comm comm, const char *point);
+/* the test hook alone, for places inside a unit of work (the signal then waits for the next safe point) */
+void df_stop_test_point(const char *point);
 /* records the stop as this rank's outcome (df_errmsg names what resumes it) and returns -1 */
 int df_stop_fail(const char *resume_hint);
 int df_stopped(void);                 /* df_stop_fail was called: exit DF_EXIT_STOPPED */

@@ -103,7 +103,7 @@ int cmd_eval(int argc, char **argv) {
                         "scored as lm-evaluation-harness does (acc, acc_norm, standard errors; docs/evaluation.md).",
                         spec, argc, argv, NULL, NULL);
     EvalSpec es = {(const char *const *)a.ppl.items, a.ppl.n, (const char *const *)a.tasks.items, a.tasks.n, a.T,
-                   a.batch_tokens, !a.no_share_prefix, a.task_opts};
+                   a.batch_tokens, !a.no_share_prefix, a.task_opts, 0};
     if (rc == 0) rc = check_args(&a, &es);
     if (rc == 0) rc = evaluate(&a, &es);
     strlist_free(&a.ppl);

@@ -48,7 +48,7 @@ int cmd_importance(int argc, char **argv) {
     output_add_model_input(&plan, ra.model);
     output_add_input(&plan, ra.tokenizer);
     output_add_input(&plan, ca.file);
-    output_add_input(&plan, ra.state);
+    output_set_state(&plan, ra.state);
     output_add_report(&plan, json);
     rc = output_check(&plan);
     output_plan_free(&plan);
@@ -78,6 +78,7 @@ int cmd_importance(int argc, char **argv) {
             cJSON *root = importance_json(ra.model, metric, &cal, &r, secs);
             rc = df_json_write(json, root);
             cJSON_Delete(root);
+            if (rc == 0) df_event_output(json);
         }
         if (json) rc = df_agree(MPI_COMM_WORLD, rc);
     }

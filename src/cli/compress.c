@@ -16,8 +16,10 @@
 #include "depthfuse/hf_writer.h"
 #include "depthfuse/json.h"
 #include "depthfuse/log.h"
+#include "depthfuse/provenance.h"
 #include "depthfuse/run_report.h"
 #include "depthfuse/setup.h"
+#include "depthfuse/stop.h"
 #include "depthfuse/tensors.h"
 
 /* --dtype bf16|f16|f32, any case */
@@ -32,17 +34,15 @@ static int dtype_flag(const char *s, DfDtype *t) {
 
 static EvalSpec eval_spec(const CompressArgs *a) {
     return (EvalSpec){(const char *const *)a->eval_ppl.items, a->eval_ppl.n, (const char *const *)a->eval_tasks.items,
-                      a->eval_tasks.n, a->eval_seq_len, a->run.batch_tokens, 1, {NULL, NULL, a->eval_limit}};
+                      a->eval_tasks.n, a->eval_seq_len, a->run.batch_tokens, 1, {NULL, NULL, a->eval_limit}, 0};
 }
 
 static int evaluating(const CompressArgs *a) { return a->eval_ppl.n + a->eval_tasks.n > 0; }
 
-int compress_plan(CompressRun *r, CompressArgs *a, const char *cmd, int argc, char **argv) {
+int compress_plan(CompressRun *r, CompressArgs *a, const char *cmd) {
     memset(r, 0, sizeof *r);
     r->a = a;
     r->cmd = cmd;
-    r->argc = argc;
-    r->argv = argv;
     r->t0 = df_now();
     DfDtype dt;
     if ((a->sparsity >= 0) == (a->remove > 0) || (a->sparsity >= 0 && !(a->sparsity > 0 && a->sparsity < 1)))
@@ -60,7 +60,7 @@ int compress_plan(CompressRun *r, CompressArgs *a, const char *cmd, int argc, ch
     DF_TRY(evaluate_check(&es, cmd));
     output_add_model_input(&r->plan, a->run.model);
     output_add_input(&r->plan, a->run.tokenizer);
-    output_add_input(&r->plan, a->run.state);
+    output_set_state(&r->plan, a->run.state);
     for (int i = 0; i < a->eval_ppl.n; i++) output_add_input(&r->plan, a->eval_ppl.items[i]);
     for (int i = 0; i < a->eval_tasks.n; i++) output_add_input(&r->plan, a->eval_tasks.items[i]);
     for (int i = 0; i < a->compare.n; i++) output_add_input(&r->plan, a->compare.items[i]);
@@ -89,27 +89,6 @@ static int state_completed(const CompressArgs *a) {
     return done;
 }
 
-static cJSON *versions_json(void) {
-    cJSON *v = cJSON_CreateObject();
-    cJSON_AddStringToObject(v, "depthfuse", DF_VERSION);
-    char mpi[MPI_MAX_LIBRARY_VERSION_STRING];
-    int n = 0;
-    MPI_Get_library_version(mpi, &n);
-    mpi[strcspn(mpi, ",\n")] = 0;
-    cJSON_AddStringToObject(v, "mpi", mpi);
-    cJSON_AddStringToObject(v, "openblas", openblas_get_config());
-    return v;
-}
-
-static char *command_line(int argc, char **argv) {
-    size_t n = strlen("depthfuse") + 1;
-    for (int i = 0; i < argc; i++) n += strlen(argv[i]) + 1;
-    char *s = df_malloc(n);
-    strcpy(s, "depthfuse");
-    for (int i = 0; i < argc; i++) strcat(strcat(s, " "), argv[i]);
-    return s;
-}
-
 /* rank 0: --eval-dense, an eval --json report of this model on every --eval-* file */
 static int load_dense(CompressRun *r) {
     const CompressArgs *a = r->a;
@@ -135,6 +114,7 @@ static int load_dense(CompressRun *r) {
 
 int compress_begin(CompressRun *r) {
     CompressArgs *a = r->a;
+    DF_TRY(output_lock(&r->plan)); /* before the state is read: a run still writing it refuses this one */
     r->done = df_rank() == 0 ? state_completed(a) : 0;
     MPI_Bcast(&r->done, 1, MPI_INT, 0, MPI_COMM_WORLD);
     if (r->done) {
@@ -159,10 +139,8 @@ int compress_begin(CompressRun *r) {
     r->fate = df_calloc((size_t)L, sizeof(char *));
     cJSON *rep = r->report = cJSON_CreateObject();
     cJSON_AddStringToObject(rep, "method", a->method);
-    char *cmd = command_line(r->argc, r->argv);
-    cJSON_AddStringToObject(rep, "command", cmd);
-    free(cmd);
-    cJSON_AddItemToObject(rep, "versions", versions_json());
+    cJSON_AddStringToObject(rep, "command", df_command_line());
+    cJSON_AddItemToObject(rep, "versions", df_versions_json());
     cJSON_AddStringToObject(rep, "model", a->run.model);
     cJSON_AddStringToObject(rep, "out", a->out);
     cJSON_AddNumberToObject(rep, "blocks_before", L);
@@ -186,6 +164,10 @@ int compress_begin(CompressRun *r) {
 }
 
 void compress_phase(CompressRun *r, const char *name, double seconds) {
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "phase", name);
+    cJSON_AddNumberToObject(e, "seconds", seconds);
+    df_event("phase_end", e);
     cJSON *p = cJSON_CreateObject();
     cJSON_AddStringToObject(p, "name", name);
     cJSON_AddNumberToObject(p, "seconds", seconds);
@@ -219,12 +201,14 @@ static int mark_state_complete(const CompressArgs *a) {
     cJSON_AddStringToObject(cJSON_AddObjectToObject(root, "completed"), "out", a->out);
     int rc = df_json_write(a->run.state, root);
     cJSON_Delete(root);
+    if (rc == 0) df_event_checkpoint(a->run.state, "complete", 1);
     return rc;
 }
 
 /* --eval-* on the compressed model, beside the dense model's in the report's "eval" */
 static int evaluate_compressed(CompressRun *r, const Model *out) {
-    const EvalSpec es = eval_spec(r->a);
+    EvalSpec es = eval_spec(r->a);
+    es.no_stop = 1; /* the model is written: a stop here would leave a state no rerun completes */
     Evaluation e;
     df_info0("evaluating the compressed model\n");
     int rc = evaluate_model(&e, &es, &r->t, out, r->tok, r->a->out);
@@ -271,9 +255,8 @@ int compress_finish(CompressRun *r, Model *out, const int *removed, int n_remove
         dtype_flag(a->dtype, &dt); /* checked by compress_plan */
         set_dtype(out, dt);
     }
-    double t = df_now();
-    DF_TRY(output_write_model(out, &r->t, &r->plan, r->shard_bytes));
-    compress_phase(r, "write", df_now() - t);
+    /* the last safe point: what a method keeps in its state is complete here, so a rerun only writes */
+    if (df_stop_agreed(MPI_COMM_WORLD, "write")) return df_stop_fail(NULL);
     const int L = r->m.cfg.n_layers;
     char *gone = df_calloc((size_t)L, 1);
     cJSON *rep = r->report, *arr = cJSON_AddArrayToObject(rep, "removed"), *map = cJSON_AddArrayToObject(rep, "block_map");
@@ -290,13 +273,28 @@ int compress_finish(CompressRun *r, Model *out, const int *removed, int n_remove
     free(gone);
     cJSON_AddNumberToObject(rep, "blocks_after", out->cfg.n_layers);
     cJSON_AddNumberToObject(rep, "params_after", (double)config_model_params(&out->cfg));
+    /* depthfuse.json: what the report says about the model (not its timings or evaluations) */
+    cJSON *prov = cJSON_CreateObject();
+    static const char *const keys[] = {"method", "model", "blocks_before", "blocks_after", "params_before",
+                                       "params_after", "removed", "block_map", "layout"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        cJSON_AddItemToObject(prov, keys[i], cJSON_Duplicate(cJSON_GetObjectItem(rep, keys[i]), 1));
+    r->plan.provenance = prov;
+    double t = df_now();
+    int wrc = output_write_model(out, &r->t, &r->plan, r->shard_bytes);
+    r->plan.provenance = NULL;
+    cJSON_Delete(prov);
+    DF_TRY(wrc);
+    compress_phase(r, "write", df_now() - t);
     df_info0("wrote %s (%d blocks, %.1f s)\n", a->out, out->cfg.n_layers, df_now() - r->t0);
     if (evaluating(a)) DF_TRY(evaluate_compressed(r, out));
     cJSON_AddNumberToObject(rep, "seconds", df_now() - r->t0);
     int rc = 0;
     if (r->t.rank == 0) {
         if (a->json) rc = df_json_write(a->json, rep);
+        if (rc == 0) df_event_output(a->json);
         if (rc == 0 && a->report_html) rc = write_html(r);
+        if (rc == 0) df_event_output(a->report_html);
         if (rc == 0) rc = mark_state_complete(a);
     }
     return df_agree(MPI_COMM_WORLD, rc);

@@ -63,8 +63,6 @@ typedef struct {
 typedef struct {
     CompressArgs *a;
     const char *cmd; /* "compress" or "prune", for messages */
-    int argc;
-    char **argv;
     OutputPlan plan;
     Topology t;
     Model m;        /* the input model: this rank's part */
@@ -82,7 +80,7 @@ typedef struct {
 
 /* checks the shared options and starts the plan: the model, tokenizer and state as inputs, --out
  * and --json as outputs. The method adds its own inputs and reports to r->plan next. */
-int compress_plan(CompressRun *r, CompressArgs *a, const char *cmd, int argc, char **argv);
+int compress_plan(CompressRun *r, CompressArgs *a, const char *cmd);
 /* collective: outputs checked, model loaded on its stages, tokenizer on rank 0, K from --sparsity or
  * --remove (1 <= K < blocks), the --report-compare files read, the dense model evaluated (or its
  * scores read from --eval-dense). When the --state file records a completed run whose --out exists,

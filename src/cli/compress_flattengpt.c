@@ -67,7 +67,7 @@ int compress_flattengpt(int argc, char **argv) {
     }
     o.tokens_per_mb = a.run.batch_tokens;
     CompressRun r;
-    rc = compress_plan(&r, &a, "compress", argc, argv);
+    rc = compress_plan(&r, &a, "compress");
     output_add_input(&r.plan, ca.file);
     if (rc == 0) rc = compress_begin(&r);
     if (rc < 0 || r.done) {

@@ -99,7 +99,7 @@ int compress_fusegpt(int argc, char **argv) {
              f.before, f.after, f.rank, f.lora_rank, f.epochs, f.batch, f.loss, f.teacher, f.lr_coef, f.lr_base, ca.seed, f.parallel);
     o.options = opts;
     CompressRun r;
-    rc = compress_plan(&r, &a, "compress", argc, argv);
+    rc = compress_plan(&r, &a, "compress");
     output_add_input(&r.plan, ca.file);
     if (rc == 0) rc = compress_begin(&r);
     if (rc < 0 || r.done) {

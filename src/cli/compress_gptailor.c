@@ -288,10 +288,11 @@ int compress_gptailor(int argc, char **argv, const char *cmd) {
         strlist_free(&g.cand), strlist_free(&g.obj_ppl), strlist_free(&g.obj_task);
         return 1;
     }
-    rc = compress_plan(&r, &a, cmd, argc, argv);
+    rc = compress_plan(&r, &a, cmd);
     for (int k = 0; k < g.cand.n; k++) output_add_model_input(&r.plan, g.cand.items[k]);
     for (int i = 0; i < n_terms; i++) output_add_input(&r.plan, terms[i].path);
     output_add_report(&r.plan, g.recipe);
+    if (!a.run.state) output_set_state(&r.plan, history); /* locked with --out: one search per history */
     if (rc == 0) rc = compress_begin(&r);
     Model *models = df_calloc((size_t)g.cand.n + 1, sizeof(Model)), **mp = df_calloc((size_t)g.cand.n + 1, sizeof(Model *));
     GtConfig *warm = NULL;

@@ -45,7 +45,7 @@ int compress_removal(int argc, char **argv, const char *cmd) {
         return 1;
     }
     CompressRun r;
-    rc = compress_plan(&r, &a, cmd, argc, argv);
+    rc = compress_plan(&r, &a, cmd);
     output_add_input(&r.plan, ca.file);
     if (rc == 0) rc = compress_begin(&r);
     if (rc < 0 || r.done) {

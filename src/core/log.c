@@ -1,6 +1,8 @@
 #include "depthfuse/log.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <mpi.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,12 +12,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "depthfuse/error.h"
 
 static ProgressMode g_mode = PROGRESS_AUTO; /* resolved to tty or log at the first progress line */
 static int g_quiet = 0, g_cols = 0;        /* g_cols: the terminal's width, 0 when unknown */
 static double g_tty_s = 0.2, g_min_s = 30, g_max_s = 300;
 static const Progress *g_open = NULL;      /* the progress line drawn in place, not yet finished */
+static const char *g_event_path = NULL;    /* --log-json */
+static FILE *g_events = NULL;              /* rank 0's handle on it */
+static double g_t_start = 0;
+static char **g_outputs = NULL;
+static int g_n_outputs = 0;
 
 int df_rank(void) {
     int inited = 0, r = 0;
@@ -62,12 +71,15 @@ void df_info0(const char *fmt, ...) {
 
 void df_warn(const char *fmt, ...) {
     va_list ap;
+    char msg[1024];
     va_start(ap, fmt);
-    df_end_line();
-    fprintf(stderr, "[rank %d] warning: ", df_rank());
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    df_end_line();
+    fprintf(stderr, "[rank %d] warning: %s\n", df_rank(), msg);
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "message", msg);
+    df_event("warning", f);
 }
 
 double df_now(void) {
@@ -111,6 +123,11 @@ int df_display_options(int *argc, char **argv) {
             DF_TRY(progress_mode(argv[++i], &g_mode));
         } else if (!strncmp(a, "--progress=", 11)) {
             DF_TRY(progress_mode(a + 11, &g_mode));
+        } else if (!strcmp(a, "--log-json")) {
+            if (i + 1 >= *argc) return df_fail("--log-json needs a file");
+            g_event_path = argv[++i];
+        } else if (!strncmp(a, "--log-json=", 11)) {
+            g_event_path = a + 11;
         } else {
             argv[k++] = argv[i];
         }
@@ -174,21 +191,49 @@ static void draw(const Progress *p, long long done, double t, int final) {
     fflush(stdout);
 }
 
+/* seconds to the millisecond: what an event needs, without 17-digit noise */
+static double ms(double s) { return floor(s * 1000 + 0.5) / 1000; }
+
+static void progress_event(const char *type, const Progress *p, long long done, double t) {
+    if (!g_events) return;
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "phase", p->label);
+    if (strcmp(type, "phase_begin")) {
+        const double el = t - p->t0;
+        cJSON_AddNumberToObject(f, "done", (double)done);
+        cJSON_AddNumberToObject(f, "total", (double)p->total);
+        cJSON_AddNumberToObject(f, "seconds", ms(el));
+        if (!strcmp(type, "progress") && done > 0)
+            cJSON_AddNumberToObject(f, "eta_seconds", ms(el * (double)(p->total - done) / (double)done));
+    } else {
+        cJSON_AddNumberToObject(f, "total", (double)p->total);
+    }
+    df_event(type, f);
+}
+
 void progress_start(Progress *p, const char *label, long long total) {
     p->label = label;
     p->t0 = p->last = df_now();
     p->total = total;
-    p->decile = 0;
+    p->decile = p->event_decile = 0;
     if (df_rank() != 0) return;
+    progress_event("phase_begin", p, 0, p->t0);
     if (g_mode == PROGRESS_AUTO) resolve_auto();
     if (g_mode == PROGRESS_TTY && total > 0) draw(p, 0, p->t0, 0);
 }
 
 void progress_update(Progress *p, long long done) {
-    if (df_rank() != 0 || g_mode == PROGRESS_NONE) return;
+    if (df_rank() != 0) return;
     const double t = df_now();
     done = done > p->total ? p->total : done;
     const int final = done >= p->total;
+    const int tenth = (int)(10 * done / (p->total ? p->total : 1)); /* events: each tenth, whatever is drawn */
+    if (g_events && (final || tenth > p->event_decile)) {
+        p->event_decile = final ? 11 : tenth;
+        progress_event("progress", p, done, t);
+        if (final) progress_event("phase_end", p, done, t);
+    }
+    if (g_mode == PROGRESS_NONE) return;
     if (g_mode == PROGRESS_TTY) {
         if (!final && t - p->last < g_tty_s) return;
     } else if (!final) {
@@ -199,4 +244,84 @@ void progress_update(Progress *p, long long done) {
     }
     p->last = t;
     draw(p, done, t, final);
+}
+
+/* --- the event log ------------------------------------------------------------------------------ */
+
+int df_event_open(void) {
+    g_t_start = df_now();
+    if (!g_event_path || df_rank() != 0) return 0;
+    g_events = fopen(g_event_path, "a"); /* appended: a requeued job's events follow its first run's */
+    if (!g_events) return df_fail("%s: cannot open the --log-json file: %s", g_event_path, strerror(errno));
+    return 0;
+}
+
+void df_event(const char *type, cJSON *fields) {
+    if (!g_events) {
+        cJSON_Delete(fields);
+        return;
+    }
+    char stamp[40];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    const size_t n = strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(stamp + n, sizeof stamp - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "event", type);
+    cJSON_AddStringToObject(e, "time", stamp);
+    cJSON_AddNumberToObject(e, "elapsed", ms(df_now() - g_t_start));
+    if (fields) {
+        while (fields->child) {
+            cJSON *it = fields->child;
+            cJSON_DetachItemViaPointer(fields, it);
+            cJSON_AddItemToObject(e, it->string, it);
+        }
+        cJSON_Delete(fields);
+    }
+    char *line = cJSON_PrintUnformatted(e);
+    fprintf(g_events, "%s\n", line); /* one write of a line: readers never see half of one */
+    fflush(g_events);
+    cJSON_free(line);
+    cJSON_Delete(e);
+}
+
+void df_event_checkpoint(const char *path, const char *unit, long long done) {
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "path", path);
+    cJSON_AddStringToObject(f, "unit", unit);
+    cJSON_AddNumberToObject(f, "done", (double)done);
+    df_event("checkpoint", f);
+}
+
+void df_event_output(const char *path) {
+    if (df_rank() != 0 || !path) return;
+    g_outputs = df_realloc(g_outputs, sizeof(char *) * (size_t)(g_n_outputs + 1));
+    g_outputs[g_n_outputs++] = df_strdup(path);
+}
+
+void df_event_end(int status, const char *message, int summary) {
+    if (df_rank() != 0) return;
+    const char *type = status == 0 ? "done" : status == 75 ? "stopped" : "error";
+    const double secs = df_now() - g_t_start;
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddNumberToObject(f, "status", status);
+    cJSON_AddNumberToObject(f, "seconds", ms(secs));
+    cJSON *outs = cJSON_AddArrayToObject(f, "outputs");
+    for (int i = 0; i < g_n_outputs; i++) cJSON_AddItemToArray(outs, cJSON_CreateString(g_outputs[i]));
+    if (message) cJSON_AddStringToObject(f, "message", message);
+    df_event(type, f);
+    if (summary) {
+        df_end_line();
+        fprintf(stderr, "depthfuse: %s in %.1f s (exit %d)", type, secs, status);
+        for (int i = 0; i < g_n_outputs; i++) fprintf(stderr, "%s %s", i ? "," : "; wrote", g_outputs[i]);
+        fputc('\n', stderr);
+    }
+    for (int i = 0; i < g_n_outputs; i++) free(g_outputs[i]);
+    free(g_outputs);
+    g_outputs = NULL;
+    g_n_outputs = 0;
+    if (g_events) fclose(g_events);
+    g_events = NULL;
 }

@@ -8,6 +8,7 @@
 #include "depthfuse/error.h"
 #include "depthfuse/fileio.h"
 #include "depthfuse/log.h"
+#include "depthfuse/stop.h"
 
 int evaluate_check(const EvalSpec *s, const char *cmd) {
     for (int i = 0; i < s->n_tasks; i++)
@@ -16,6 +17,12 @@ int evaluate_check(const EvalSpec *s, const char *cmd) {
                 return df_fail("depthfuse %s: two task files are named %s (%s, %s); the reports key tasks by file name",
                                cmd, df_basename(s->tasks[i]), s->tasks[j], s->tasks[i]);
     return 0;
+}
+
+/* after file i of the evaluation's perplexity then task files: a safe point unless it was the last
+ * (an evaluation keeps no state: a stopped one is run again whole) */
+static int stop_between(const EvalSpec *s, int i) {
+    return !s->no_stop && i + 1 < s->n_ppl + s->n_tasks && df_stop_agreed(MPI_COMM_WORLD, "eval_file");
 }
 
 static int run_ppl(PplRow *rows, const EvalSpec *s, const Topology *t, const Model *m, const Tokenizer *tok) {
@@ -27,6 +34,7 @@ static int run_ppl(PplRow *rows, const EvalSpec *s, const Topology *t, const Mod
                                                           s->batch_tokens, df_basename(s->ppl[i])));
         idvec_free(&ids);
         DF_TRY(rc);
+        if (stop_between(s, i)) return df_stop_fail("an evaluation keeps no state: run the same command again");
     }
     return 0;
 }
@@ -46,6 +54,7 @@ static int run_tasks(TaskRun *runs, const EvalSpec *s, const Topology *t, const 
     for (int i = 0; i < s->n_tasks; i++) {
         DF_TRY(zeroshot_eval(&runs[i], t, m, tok, s->tasks[i], &s->task_opts, s->batch_tokens, s->share_prefix));
         DF_TRY(df_agree(MPI_COMM_WORLD, t->rank == 0 ? check_labels_use(s, runs, i + 1, i + 1 == s->n_tasks) : 0));
+        if (stop_between(s, s->n_ppl + i)) return df_stop_fail("an evaluation keeps no state: run the same command again");
     }
     return 0;
 }

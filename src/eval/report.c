@@ -158,6 +158,7 @@ int report_json(const char *path, const EvalReport *r) {
     cJSON *root = report_to_json(r);
     int rc = df_json_write(path, root);
     cJSON_Delete(root);
+    if (rc == 0) df_event_output(path);
     return rc;
 }
 

@@ -395,6 +395,16 @@ static int write_files(hid_t f, const Model *m, int rank, int parallel, const ch
     return rc;
 }
 
+int h5_set_root_attr(const char *path, const char *name, const char *value) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (f < 0) return df_fail("%s: cannot open to add \"%s\"", path, name);
+    if (H5Aexists(f, name) > 0) H5Adelete(f, name);
+    int rc = write_str_attr(f, name, value);
+    if (H5Fclose(f) < 0 && rc == 0) rc = df_fail("%s: cannot close after adding \"%s\"", path, name);
+    return rc;
+}
+
 int h5_write_model(const Model *m, const Topology *t, const char *path) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     const int rank = t ? t->rank : 0, stage = t ? t->stage : 0, group = t ? t->group : 0, D = t ? t->D : 1, P = t ? t->P : 1;

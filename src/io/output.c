@@ -17,7 +17,9 @@
 #include "depthfuse/fileio.h"
 #include "depthfuse/h5store.h"
 #include "depthfuse/hf_writer.h"
+#include "depthfuse/lock.h"
 #include "depthfuse/log.h"
+#include "depthfuse/provenance.h"
 #include "depthfuse/tensors.h"
 
 static void push(char ***arr, int *n, const char *s) {
@@ -47,7 +49,15 @@ void output_add_report(OutputPlan *p, const char *path) {
     if (path) push(&p->reports, &p->n_reports, path);
 }
 
+void output_set_state(OutputPlan *p, const char *path) {
+    if (!path) return;
+    output_add_input(p, path);
+    free(p->state);
+    p->state = df_strdup(path);
+}
+
 void output_plan_free(OutputPlan *p) {
+    free(p->state);
     for (int i = 0; i < p->n_inputs; i++) free(p->inputs[i]);
     for (int i = 0; i < p->n_reports; i++) free(p->reports[i]);
     free(p->inputs);
@@ -210,7 +220,17 @@ int output_check_local(const OutputPlan *p) {
     return rc;
 }
 
+int output_lock(const OutputPlan *p) {
+    int rc = 0;
+    if (df_rank() == 0) {
+        if (p->state) rc = df_lock(p->state);
+        if (rc == 0 && p->model) rc = df_lock(p->model);
+    }
+    return df_agree(MPI_COMM_WORLD, rc);
+}
+
 int output_check(const OutputPlan *p) {
+    DF_TRY(output_lock(p));
     return df_agree(MPI_COMM_WORLD, df_rank() == 0 ? output_check_local(p) : 0);
 }
 
@@ -322,6 +342,21 @@ static int check_free_space(const Model *m, const char *out) {
     return rc;
 }
 
+/* rank 0: depthfuse.json into the completed temporary folder, or the .h5's "depthfuse_json" */
+static int write_provenance(const char *tmp, const OutputPlan *p) {
+    char *text = provenance_json(p);
+    int rc;
+    if (h5_is_store(p->model)) {
+        rc = h5_set_root_attr(tmp, "depthfuse_json", text);
+    } else {
+        char *f = df_path_join(tmp, "depthfuse.json");
+        rc = df_write_file(f, text, strlen(text));
+        free(f);
+    }
+    free(text);
+    return rc;
+}
+
 int output_write_model(const Model *m, const Topology *t, const OutputPlan *p, uint64_t max_shard_bytes) {
     const int rank = t ? t->rank : 0;
     char tmp[PATH_MAX];
@@ -340,7 +375,9 @@ int output_write_model(const Model *m, const Topology *t, const OutputPlan *p, u
     }
     rc = h5_is_store(p->model) ? h5_write_model(m, t, tmp) : model_write_hf(m, t, tmp, max_shard_bytes);
     if (rank == 0) {
+        if (rc == 0) rc = write_provenance(tmp, p);
         if (rc == 0) rc = commit_model(tmp, p);
+        if (rc == 0) df_event_output(p->model);
         if (rc != 0) df_rm_rf(tmp);
     }
     return t ? df_agree(MPI_COMM_WORLD, rc) : rc;

@@ -411,7 +411,7 @@ int flattengpt_run(FlattenResult *r, Model *out, const Topology *t, const Model 
     for (int k = 0; k < r->n_groups && rc == 0; k++) {
         const int a = r->first[k], e = k + 1 < r->n_groups ? r->first[k + 1] : L;
         if (e - a < 2) continue;
-        if (gi > 0 && df_stop_agreed(MPI_COMM_WORLD)) {
+        if (gi > 0 && df_stop_agreed(MPI_COMM_WORLD, "flatten_group")) {
             rc = df_stop_fail("nothing is kept between groups: run the same command again");
             break;
         }

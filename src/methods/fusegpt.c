@@ -363,6 +363,7 @@ static int state_save(StateCtx *sc, const FuseGptResult *r, const Stack *s) {
         cJSON *root = state_json(sc, r);
         rc = df_json_write(sc->o->state, root);
         cJSON_Delete(root);
+        if (rc == 0) df_event_checkpoint(sc->o->state, "fusion", r->n_removed);
     }
     DF_TRY(df_agree(MPI_COMM_WORLD, rc));
     if (t->group == 0 && sc->saved > 0 && sc->saved != r->n_removed) {
@@ -736,7 +737,7 @@ int fusegpt_run(FuseGptResult *r, const Topology *t, const Model *m, const Calib
             df_info0("fusion %d/%d done; %.0f s elapsed, ETA %.0f s for the remaining %d\n", r->n_removed, o->K, el, eta,
                      o->K - r->n_removed);
         }
-        if (rc == 0 && r->n_removed < o->K && df_stop_agreed(MPI_COMM_WORLD))
+        if (rc == 0 && r->n_removed < o->K && df_stop_agreed(MPI_COMM_WORLD, "fusion"))
             rc = df_stop_fail(o->state ? "rerun the same command (same --state) to continue"
                                        : "no --state was given: a rerun starts over");
     }

@@ -335,7 +335,7 @@ int gt_search_run(GtResult *res, const GtSearch *s, const Topology *t) {
     const double t_start = df_now();
     int done = 0;
     while (rc == 0) {
-        if (df_stop_agreed(MPI_COMM_WORLD)) {
+        if (df_stop_agreed(MPI_COMM_WORLD, "trial")) {
             res->stopped = 1;
             break;
         }
@@ -408,6 +408,7 @@ int gt_search_run(GtResult *res, const GtSearch *s, const Topology *t) {
                          s->budgets[jobs[j].budget_index], v[0], best_obj, best, el, eta > 0 ? eta : 0);
             }
             if (rc == 0 && msg[1] != 0) rc = df_write_file(s->history, h.text, h.len);
+            if (rc == 0 && msg[1] != 0) df_event_checkpoint(s->history, "trial", h.n);
         }
         rc = df_agree(MPI_COMM_WORLD, rc);
     }

@@ -17,6 +17,7 @@
 #include "depthfuse/finite.h"
 #include "depthfuse/forward.h"
 #include "depthfuse/log.h"
+#include "depthfuse/stop.h"
 #include "depthfuse/pipeline.h"
 #include "importance_state.h"
 
@@ -374,6 +375,9 @@ int importance_run(ImportanceResult *r, const Topology *t, const Model *m, const
         df_print0("  removed block %d (score %.6f)\n", list.orig[best], scores[best]);
         list_remove(&list, best);
         if (o->state) rc = importance_state_save(o->state, r, &key);
+        if (rc == 0 && step + 1 < steps && df_stop_agreed(MPI_COMM_WORLD, "greedy_removal"))
+            rc = df_stop_fail(o->state ? "rerun the same command (same --state) to continue"
+                                       : "no --state was given: a rerun starts over");
     }
     long long bf = pipeline_block_forwards() - bf0;
     MPI_Allreduce(&bf, &r->block_forwards, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);

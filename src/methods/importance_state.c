@@ -109,6 +109,7 @@ int importance_state_save(const char *path, const ImportanceResult *r, const Sta
         cJSON_AddItemToObject(root, "first_step_scores", cJSON_CreateDoubleArray(r->first, k->blocks));
         rc = df_json_write(path, root);
         cJSON_Delete(root);
+        if (rc == 0) df_event_checkpoint(path, "greedy removal", r->n);
     }
     return df_agree(MPI_COMM_WORLD, rc);
 }
