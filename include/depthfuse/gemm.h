@@ -17,5 +17,11 @@ void gemm_tn(int M, int N, int K, float alpha, const float *A, int lda, const fl
              int ldc);
 /* OpenBLAS runs on the calling thread from here on (the tiles are the parallelism) */
 void gemm_init(void);
+/* First thing in main, before MPI_Init. OpenBLAS 0.3.21 (Debian 12) picks its kernels when it loads,
+ * from the CPUs it knows; on newer ones (Zen 5; a Xeon that a hypervisor names only "Intel(R)
+ * Xeon(R) Processor") it falls back to older kernels, 1.5-3x slower (docs/performance.md). Only the
+ * environment can change that choice, so the program re-executes itself once with
+ * OPENBLAS_CORETYPE set (SkylakeX on AVX-512, Haswell on AVX2); a user's own setting is kept. */
+void gemm_pick_kernels(char **argv);
 
 #endif

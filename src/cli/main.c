@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "depthfuse/error.h"
 #include "depthfuse/finite.h"
+#include "depthfuse/gemm.h"
 #include "depthfuse/lock.h"
 #include "depthfuse/log.h"
 #include "depthfuse/provenance.h"
@@ -30,7 +31,8 @@ static void usage(void) {
 
 /* the commands that end with a summary line (they can run for hours) */
 static int long_running(const char *name) {
-    return !strcmp(name, "compress") || !strcmp(name, "prune") || !strcmp(name, "importance") || !strcmp(name, "eval");
+    return !strcmp(name, "compress") || !strcmp(name, "prune") || !strcmp(name, "importance") || !strcmp(name, "eval") ||
+           !strcmp(name, "run");
 }
 
 static void start_event(const char *command) {
@@ -44,6 +46,7 @@ static void start_event(const char *command) {
 }
 
 int main(int argc, char **argv) {
+    gemm_pick_kernels(argv);
     int provided;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     if (df_rank() == 0) setvbuf(stdout, NULL, _IOLBF, 0);

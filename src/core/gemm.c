@@ -3,6 +3,8 @@
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "depthfuse/error.h"
 
@@ -23,6 +25,29 @@ static void tile_shape(int M, int N, int *tm, int *tn) {
 }
 
 void gemm_init(void) { openblas_set_num_threads(1); }
+
+static int core_is(const char *core, const char *const *names) {
+    for (; *names; names++)
+        if (!strncasecmp(core, *names, strlen(*names))) return 1;
+    return 0;
+}
+
+void gemm_pick_kernels(char **argv) {
+    if (getenv("OPENBLAS_CORETYPE")) return; /* the user's choice, or this is the re-executed run */
+    static const char *const before_avx2[] = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom",
+                                              "Sandybridge", "Katmai", "Coppermine", "Northwood", "Banias", NULL};
+    static const char *const avx2_only[] = {"Haswell", "Zen", NULL};
+    const char *core = openblas_get_corename(), *want = NULL;
+    const int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (avx512 && (core_is(core, before_avx2) || core_is(core, avx2_only))) want = "SkylakeX";
+    else if (avx2 && core_is(core, before_avx2)) want = "Haswell";
+    if (!want) return;
+    setenv("OPENBLAS_CORETYPE", want, 1);
+    execv("/proc/self/exe", argv);
+    unsetenv("OPENBLAS_CORETYPE"); /* no re-exec (no /proc): go on with the kernels loaded */
+}
 
 /* A small C with a long K (a weight gradient dY^T X: out x in over thousands of tokens) gives few
  * full tiles, and tiles cut thinner than 512 x 256 run OpenBLAS at half speed (each repacks the

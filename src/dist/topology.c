@@ -64,14 +64,6 @@ int df_startup_checks(void) {
                      "(use mpirun, or srun --mpi=pmix with a PMI-enabled Open MPI)", nt);
     gemm_init(); /* OpenMP's threads are the only pool: see gemm.h */
     omp_set_num_threads(threads_per_rank());
-    /* OpenBLAS 0.3.21 (Debian 12) falls back to AVX2 kernels on CPUs it does not know (Zen 5): half
-     * the speed; the choice is made when the library loads, so only the environment can change it
-     * (a user who set OPENBLAS_CORETYPE chose) */
-    const char *core = openblas_get_corename();
-    if (df_rank() == 0 && !getenv("OPENBLAS_CORETYPE") && __builtin_cpu_supports("avx512f") &&
-        (!strcmp(core, "Haswell") || !strncmp(core, "Zen", 3)))
-        df_warn("OpenBLAS runs its %s kernels on this AVX-512 CPU; export OPENBLAS_CORETYPE=SkylakeX for about 2x "
-                "(docs/performance.md)", core);
     return df_agree(MPI_COMM_WORLD, rc);
 }
 
