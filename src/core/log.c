@@ -312,7 +312,7 @@ void df_event_end(int status, const char *message, int summary) {
     for (int i = 0; i < g_n_outputs; i++) cJSON_AddItemToArray(outs, cJSON_CreateString(g_outputs[i]));
     if (message) cJSON_AddStringToObject(f, "message", message);
     df_event(type, f);
-    if (summary) {
+    if (summary && status == 0) { /* an error or a stop already said so, in one line */
         df_end_line();
         fprintf(stderr, "depthfuse: %s in %.1f s (exit %d)", type, secs, status);
         for (int i = 0; i < g_n_outputs; i++) fprintf(stderr, "%s %s", i ? "," : "; wrote", g_outputs[i]);
