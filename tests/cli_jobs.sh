@@ -65,6 +65,7 @@ case $line in compress\ --method\ bi\ *) ;; *) fail "run --check printed: $line"
 # shellcheck disable=SC2086
 "$mpiexec" -n 2 $MPIFLAGS "$DF_BIN" $line --progress=none > "$tmp/bi-cli.log" 2>&1 || { cat "$tmp/bi-cli.log"; fail "$line"; }
 for f in tree/cli/base-16L-bi-4/*; do
+    [ "$(basename "$f")" = depthfuse.json ] && continue # the command as typed (compared above for small.json)
     cmp "$f" "tree/demo/jobs/base-16L-bi-4/$(basename "$f")" || fail "bi: $(basename "$f") differs"
 done
 echo "ok   jobs/demo/bi.json at -np 2 == its command line"

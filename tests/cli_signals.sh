@@ -184,8 +184,9 @@ methods)
     same ev-ref ev
     ;;
 kill)
-    # long enough (about 10 s unloaded) to be still running at the lock checks and the kill
-    P="prune --method sleb --model $M/base-16L --remove 6 --calib $D/calib.train.txt --samples 8 --seq-len 64
+    # long enough (about 10 s unloaded, with OpenBLAS's AVX-512 kernels) to be still running at the
+    # lock checks and the kill
+    P="prune --method sleb --model $M/base-16L --remove 6 --calib $D/calib.train.txt --samples 32 --seq-len 64
        --batch-tokens 256 --progress none --seed 5"
     run ref 0 "" $P --out "$out/ref" --json "$out/ref.json"
     S="--out $out/k --json $out/k.json --state $out/k.state"

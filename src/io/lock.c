@@ -48,6 +48,14 @@ int df_lock(const char *path) {
     int fd = -1, rc = 0;
     for (;;) { /* a file the releasing holder unlinked meanwhile is not the lock: open the new one */
         fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        char *slash = fd < 0 && errno == ENOENT ? strrchr(file, '/') : NULL;
+        if (slash && slash != file) { /* the output's folder is made here, as the writer would make it */
+            *slash = 0;
+            const int made = df_mkdir_p(file);
+            *slash = '/';
+            if (made == 0) fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+            else df_clear_error();
+        }
         if (fd < 0) {
             rc = df_fail("%s: cannot create the lock file %s: %s", path, file, strerror(errno));
             break;
