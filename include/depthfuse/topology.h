@@ -4,6 +4,7 @@
  * and lm_head on stage P-1. Rank 0 coordinates and alone prints. */
 #ifndef DEPTHFUSE_TOPOLOGY_H
 #define DEPTHFUSE_TOPOLOGY_H
+#include <cjson/cJSON.h>
 #include <mpi.h>
 
 #include "depthfuse/model.h"
@@ -18,6 +19,10 @@ typedef struct {
     int *stage_first;    /* [P+1]: stage s holds blocks [stage_first[s], stage_first[s+1]) */
     int n_blocks;
 } Topology;
+
+/* {ranks, pipeline_stages, data_parallel_groups, threads_per_rank}: the layout as reports and the
+ * event log give it */
+cJSON *topology_layout_json(const Topology *t);
 
 /* Checks run once after MPI_Init: refuse a world of 1 under SLURM_NTASKS > 1 (a misconfigured
  * srun), and set BLAS/OpenMP threads per rank (OPENBLAS_NUM_THREADS wins; else the node's cores

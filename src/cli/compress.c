@@ -4,7 +4,6 @@
 #include <cblas.h>
 #include <math.h>
 #include <mpi.h>
-#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,11 +144,7 @@ int compress_begin(CompressRun *r) {
     cJSON_AddStringToObject(rep, "out", a->out);
     cJSON_AddNumberToObject(rep, "blocks_before", L);
     cJSON_AddNumberToObject(rep, "params_before", (double)config_model_params(&r->m.cfg));
-    cJSON *lay = cJSON_AddObjectToObject(rep, "layout");
-    cJSON_AddNumberToObject(lay, "ranks", r->t.size);
-    cJSON_AddNumberToObject(lay, "pipeline_stages", r->t.P);
-    cJSON_AddNumberToObject(lay, "data_parallel_groups", r->t.D);
-    cJSON_AddNumberToObject(lay, "threads_per_rank", omp_get_max_threads());
+    cJSON_AddItemToObject(rep, "layout", topology_layout_json(&r->t));
     cJSON_AddArrayToObject(rep, "phases");
     if (!evaluating(a)) return 0;
     if (a->eval_dense) return df_agree(MPI_COMM_WORLD, df_rank() == 0 ? load_dense(r) : 0);

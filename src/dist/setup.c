@@ -58,13 +58,9 @@ void setup_print_layout(const Topology *t, const Model *m) {
     df_info0("layout: %d ranks = %d pipeline stages x %d data-parallel groups; stage blocks:", t->size, t->P, t->D);
     for (int s = 0; s < t->P; s++) df_info0(" [%d,%d)", t->stage_first[s], t->stage_first[s + 1]);
     df_info0("; %d threads per rank\n", omp_get_max_threads());
-    cJSON *f = cJSON_CreateObject();
+    cJSON *f = topology_layout_json(t);
     cJSON_AddStringToObject(f, "model", m->source);
     cJSON_AddNumberToObject(f, "blocks", c->n_layers);
-    cJSON_AddNumberToObject(f, "ranks", t->size);
-    cJSON_AddNumberToObject(f, "pipeline_stages", t->P);
-    cJSON_AddNumberToObject(f, "data_parallel_groups", t->D);
-    cJSON_AddNumberToObject(f, "threads_per_rank", omp_get_max_threads());
     cJSON *st = cJSON_AddArrayToObject(f, "stage_blocks");
     for (int s = 0; s < t->P; s++) {
         cJSON *r = cJSON_CreateArray();

@@ -163,3 +163,12 @@ ModelPart topology_part(const Topology *t) {
     return p;
 }
 
+
+cJSON *topology_layout_json(const Topology *t) {
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddNumberToObject(f, "ranks", t->size);
+    cJSON_AddNumberToObject(f, "pipeline_stages", t->P);
+    cJSON_AddNumberToObject(f, "data_parallel_groups", t->D);
+    cJSON_AddNumberToObject(f, "threads_per_rank", omp_get_max_threads());
+    return f;
+}
